@@ -1,0 +1,59 @@
+# Shared settings for the mktme-kvm build scripts (sourced, not run).
+# shellcheck shell=bash
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${MKTME_CACHE:-/var/cache/mktme-kvm}
+JOBS=${JOBS:-$(nproc)}
+
+# Pinned sources, from Debian's archive only.
+QEMU_DEB_VERSION="1:10.0.2+ds-2+deb13u1~bpo12+1"
+QEMU_ORIG=qemu_10.0.2+ds.orig.tar.xz
+QEMU_ORIG_SHA256=0901da33844a331bf8b3602b9c1fbd178e60b737c8e3ade678255bd090c9b9f1
+LINUX_SOURCE_PKG=linux-source-6.12
+
+log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+# fetch_qemu_orig: make sure $CACHE/src/$QEMU_ORIG exists and is the pinned one.
+fetch_qemu_orig() {
+	local f="$CACHE/src/$QEMU_ORIG"
+	mkdir -p "$CACHE/src"
+	if ! [ -f "$f" ] || ! echo "$QEMU_ORIG_SHA256  $f" | sha256sum -c --quiet 2>/dev/null; then
+		rm -f "$f"
+		log "fetching $QEMU_ORIG from Debian (bookworm-backports)"
+		# Only the .orig tarball is needed; the .dsc of a backport may be
+		# gone from the pool, so apt's failure on the rest is tolerated.
+		(cd "$CACHE/src" && apt-get source --download-only -qq \
+			"qemu=$QEMU_DEB_VERSION" >/dev/null 2>&1) || true
+		[ -f "$f" ] || die "could not download $QEMU_ORIG; is bookworm-backports deb-src enabled (make deps)?"
+		echo "$QEMU_ORIG_SHA256  $f" | sha256sum -c --quiet ||
+			die "$QEMU_ORIG does not match its pinned SHA-256"
+		rm -f "$CACHE"/src/qemu_*.dsc "$CACHE"/src/qemu_*.debian.tar.xz
+	fi
+	echo "$f"
+}
+
+# series_files DIR: the patch files of DIR/series, in order.
+series_files() {
+	local dir=$1 p
+	[ -f "$dir/series" ] || return 0
+	while read -r p; do
+		case "$p" in ''|'#'*) continue ;; esac
+		echo "$dir/$p"
+	done <"$dir/series"
+}
+
+# unpack_qemu DEST: the pristine QEMU tree, prepared to configure offline.
+unpack_qemu() {
+	local dest=$1 orig
+	orig=$(fetch_qemu_orig)
+	mkdir -p "$dest"
+	tar -xf "$orig" -C "$dest" --strip-components=1
+	# Debian's repack drops the EDK2 firmware blobs, and configure unpacks
+	# whatever edk2-*.fd.bz2 it lists.  Empty placeholders keep it happy;
+	# nothing here boots UEFI.
+	local fd
+	for fd in $(sed -n "s/^ *'\(edk2-[a-z0-9_-]*\.fd\)',$/\1/p" "$dest/pc-bios/meson.build"); do
+		[ -f "$dest/pc-bios/$fd.bz2" ] || bzip2 -c </dev/null >"$dest/pc-bios/$fd.bz2"
+	done
+}
