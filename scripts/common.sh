@@ -57,3 +57,12 @@ unpack_qemu() {
 		[ -f "$dest/pc-bios/$fd.bz2" ] || bzip2 -c </dev/null >"$dest/pc-bios/$fd.bz2"
 	done
 }
+
+# The Debian 6.12 kernel the lab boots, and the headers its modules build
+# against (linux-headers-6.12-amd64 pulls in the matching image).
+lab_kver() {
+	local d
+	d=$(ls -d /usr/src/linux-headers-6.12.*-amd64 2>/dev/null | sort -V | tail -1)
+	[ -n "$d" ] || die "no linux-headers-6.12 for amd64 (make deps)"
+	echo "${d#/usr/src/linux-headers-}"
+}

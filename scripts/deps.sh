@@ -13,7 +13,7 @@ libvirt-daemon-driver-qemu"
 
 # From bookworm / bookworm-security.
 PKGS="build-essential pkg-config ninja-build git xz-utils bzip2 cpio
-libglib2.0-dev libpixman-1-dev python3-venv flex bison bc libelf-dev libssl-dev
+libglib2.0-dev libpixman-1-dev nettle-dev python3-venv flex bison bc libelf-dev libssl-dev
 dwarves rsync kmod busybox-static seabios ipxe-qemu
 linux-headers-6.12-amd64 keyutils libkeyutils-dev libjson-c-dev libxml2-dev
 libcriterion-dev python3-cryptography dpkg-dev"

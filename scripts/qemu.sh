@@ -19,7 +19,7 @@ CONFIGURE_FLAGS=(--python=/usr/bin/python3 --target-list=x86_64-softmmu
 	--without-default-features --without-default-devices
 	--with-devices-x86_64=mktme-lab --enable-tcg --enable-kvm
 	--disable-docs --disable-install-blobs --disable-werror
-	--disable-gio --disable-fdt)
+	--disable-gio --disable-fdt --enable-nettle)
 
 build_hash() {
 	{

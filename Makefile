@@ -1,0 +1,83 @@
+# mktme-kvm: per-guest memory encryption for KVM on Intel TME-MK.
+#
+#   make demo        set up everything, then show the emulated platform at work
+#   make test        set up everything, then run every test
+#
+# Both start from a fresh Debian 12 machine (as root): they install the
+# packages (make deps), fetch and build the pinned sources into
+# $(CACHE), and reuse what is cached on later runs.
+
+CACHE ?= /var/cache/mktme-kvm
+BUILD := build
+LAB := $(BUILD)/lab
+export MKTME_CACHE := $(CACHE)
+
+PY := /usr/bin/python3
+CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
+
+.PHONY: all deps qemu qemu-tree qemu-patches lab test unit-tests lab-tests \
+	demo bench checkpatch clean
+
+all: qemu lab
+
+$(BUILD)/.deps: scripts/deps.sh
+	scripts/deps.sh
+	@mkdir -p $(BUILD) && touch $@
+
+deps: $(BUILD)/.deps
+
+# The patched QEMU (cached by content hash); its path in $(BUILD)/qemu-prefix
+qemu: deps
+	@mkdir -p $(BUILD)
+	scripts/qemu.sh build > $(BUILD)/qemu-prefix.tmp
+	@mv $(BUILD)/qemu-prefix.tmp $(BUILD)/qemu-prefix
+	@echo "QEMU: $$(cat $(BUILD)/qemu-prefix)/bin/qemu-system-x86_64"
+
+# Patch-series workflow: a git tree to edit, and back into patches
+qemu-tree: deps
+	scripts/qemu.sh tree
+qemu-patches:
+	scripts/qemu.sh export
+
+# The lab: test driver, guest programs and the initramfs that carries them
+LAB_GUEST_SRC := tests/lab/guest/lab.c tests/lab/guest/lab.h \
+	tests/lab/module/mktme_lab_uapi.h
+
+$(LAB)/mktme_lab.ko: tests/lab/module/mktme_lab.c tests/lab/module/mktme_lab_uapi.h | deps
+	@mkdir -p $(LAB)/module
+	cp tests/lab/module/Makefile tests/lab/module/*.[ch] $(LAB)/module/
+	$(MAKE) -s -C /usr/src/linux-headers-$$(bash -c '. scripts/common.sh; lab_kver') \
+		M=$(CURDIR)/$(LAB)/module modules
+	cp $(LAB)/module/mktme_lab.ko $@
+
+$(LAB)/%: tests/lab/guest/%.c $(LAB_GUEST_SRC) | deps
+	@mkdir -p $(LAB)
+	$(CC) $(CFLAGS_USER) -static -o $@ $< tests/lab/guest/lab.c -ljson-c
+
+$(LAB)/initramfs.cpio.gz: tests/lab/mkinitramfs.sh $(LAB)/mktme_lab.ko \
+		$(LAB)/conformance $(LAB)/demo $(LAB)/bench
+	tests/lab/mkinitramfs.sh $@ $(filter-out %.sh,$^)
+
+lab: $(LAB)/initramfs.cpio.gz
+
+# Tests
+$(BUILD)/unit/test_lab: tests/unit/test_lab.c $(LAB_GUEST_SRC) | deps
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(CFLAGS_USER) $(SANITIZE) -o $@ $< tests/lab/guest/lab.c \
+		-lcriterion -ljson-c
+
+test: qemu lab $(BUILD)/unit/test_lab
+	tests/run.sh
+
+demo: qemu lab
+	tests/lab/demo.sh
+
+bench: qemu lab
+	tests/lab/bench.sh
+
+checkpatch:
+	tests/checkpatch.sh
+
+clean:
+	rm -rf $(LAB) $(BUILD)/unit $(BUILD)/.deps $(BUILD)/qemu-prefix

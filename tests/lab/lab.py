@@ -1,0 +1,198 @@
+#!/usr/bin/python3
+"""mktme-kvm lab: boot a kernel and initramfs on the emulated TME-MK platform.
+
+The guest's console (ttyS0) streams to a log; TAP lines a test program prints
+between "@@TAP-BEGIN" and "@@TAP-END" are the result.  The guest's second
+serial port (ttyS1) is the lab channel: one JSON request per line, answered
+with one JSON line, so that tests inside can use the emulator's monitor:
+
+  {"qmp": {"execute": ..., "arguments": ...}}   -> the QMP reply
+  {"hmp": "xp /2gx 0x1000"}                     -> {"return": "<text>"}
+  {"physread": {"addr": PA, "len": N}}         -> {"return": HEX}
+                                                   (QMP pmemsave)
+  {"xts": {"key": HEX, "tweak": INT, "data": HEX, "decrypt": false}}
+                                                -> {"return": HEX}
+  (AES-XTS by the python3-cryptography package, as a reference that is
+   independent of QEMU's crypto code)
+
+Exit status: 0 when the guest printed a complete TAP stream without a
+"not ok", 1 when it did not, 2 on timeout or a crash of QEMU.
+"""
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+
+def xts(req):
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    key = bytes.fromhex(req["key"])
+    tweak = int(req["tweak"]).to_bytes(16, "little")
+    data = bytes.fromhex(req["data"])
+    c = Cipher(algorithms.AES(key), modes.XTS(tweak))
+    op = c.decryptor() if req.get("decrypt") else c.encryptor()
+    return (op.update(data) + op.finalize()).hex()
+
+
+def physread(qmp, req):
+    """Physical memory as the platform's devices see it (socket 0's keys)."""
+    with tempfile.NamedTemporaryFile(prefix="mktme-lab-pmem-") as f:
+        r = qmp.cmd({"execute": "pmemsave",
+                     "arguments": {"val": int(req["addr"]),
+                                   "size": int(req["len"]),
+                                   "filename": f.name}})
+        if "error" in r:
+            return r
+        return {"return": f.read().hex()}
+
+
+class Qmp:
+    """A minimal synchronous QMP client over a connected socket."""
+
+    def __init__(self, sock):
+        self.f = sock.makefile("rw", encoding="utf-8", newline="\n")
+        self.lock = threading.Lock()
+        self._read()                      # greeting
+        self.cmd({"execute": "qmp_capabilities"})
+
+    def _read(self):
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise EOFError("QMP connection closed")
+            msg = json.loads(line)
+            if "event" not in msg:
+                return msg
+
+    def cmd(self, request):
+        with self.lock:
+            self.f.write(json.dumps(request) + "\n")
+            self.f.flush()
+            return self._read()
+
+
+def serve_channel(conn, qmp, log):
+    f = conn.makefile("rw", encoding="utf-8", newline="\n")
+    for line in f:
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            req = json.loads(line)
+            if "qmp" in req:
+                reply = qmp.cmd(req["qmp"])
+            elif "hmp" in req:
+                reply = qmp.cmd({"execute": "human-monitor-command",
+                                 "arguments": {"command-line": req["hmp"]}})
+            elif "physread" in req:
+                reply = physread(qmp, req["physread"])
+            elif "xts" in req:
+                reply = {"return": xts(req["xts"])}
+            else:
+                reply = {"error": {"desc": "unknown lab request"}}
+        except Exception as e:  # reported to the guest, which fails its test
+            reply = {"error": {"desc": "%s: %s" % (type(e).__name__, e)}}
+        log.write("lab-channel: %s -> %s\n" % (line[:200], json.dumps(reply)[:200]))
+        f.write(json.dumps(reply, separators=(",", ":")) + "\n")
+        f.flush()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--qemu", required=True)
+    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--initrd", required=True)
+    ap.add_argument("--cpu", default="max,tme-mk=on")
+    ap.add_argument("--sockets", type=int, default=1)
+    ap.add_argument("--memory", default="512M")
+    ap.add_argument("--append", default="", help="extra kernel command line")
+    ap.add_argument("--timeout", type=int, default=300)
+    ap.add_argument("--log", help="console log file (default: stderr)")
+    ap.add_argument("--console", action="store_true",
+                    help="echo the whole guest console, not only TAP")
+    args = ap.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="mktme-lab-")
+    paths = {n: os.path.join(tmp, n + ".sock") for n in ("qmp", "lab")}
+    listeners = {}
+    for n, p in paths.items():
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(p)
+        s.listen(1)
+        listeners[n] = s
+
+    log = open(args.log, "w") if args.log else sys.stderr
+    cmd = [args.qemu, "-accel", "tcg", "-cpu", args.cpu,
+           "-smp", "%d,sockets=%d" % (args.sockets, args.sockets),
+           "-m", args.memory, "-display", "none", "-nic", "none",
+           "-no-reboot", "-L", "/usr/share/seabios", "-L", "/usr/share/qemu",
+           "-kernel", args.kernel, "-initrd", args.initrd,
+           "-append", "console=ttyS0 panic=-1 oops=panic " + args.append,
+           "-chardev", "stdio,id=con,signal=off", "-serial", "chardev:con",
+           "-chardev", "socket,id=lab,path=" + paths["lab"], "-serial", "chardev:lab",
+           "-chardev", "socket,id=qmp,path=" + paths["qmp"],
+           "-mon", "chardev=qmp,mode=control"]
+    log.write("lab: " + " ".join(cmd) + "\n")
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + args.timeout
+
+    conns = {}
+    for n, s in listeners.items():
+        s.settimeout(30)
+        try:
+            conns[n], _ = s.accept()
+        except socket.timeout:
+            proc.kill()
+            out = proc.stdout.read().decode(errors="replace")
+            sys.stderr.write("lab: QEMU did not start:\n" + out)
+            return 2
+    qmp = Qmp(conns["qmp"])
+    threading.Thread(target=serve_channel, args=(conns["lab"], qmp, log),
+                     daemon=True).start()
+
+    tap, in_tap, ended = [], False, False
+    timer = threading.Timer(max(1, deadline - time.monotonic()), proc.kill)
+    timer.start()
+    for raw in proc.stdout:
+        line = raw.decode(errors="replace").rstrip("\r\n")
+        log.write(line + "\n")
+        log.flush()
+        if line.startswith("@@TAP-BEGIN"):
+            in_tap = True
+        elif line.startswith("@@TAP-END"):
+            in_tap, ended = False, True
+        elif in_tap:
+            tap.append(line)
+            print(line, flush=True)
+        elif args.console:
+            print(line, flush=True)
+    proc.wait()
+    timed_out = not timer.is_alive() and proc.returncode < 0
+    timer.cancel()
+    for f in paths.values():
+        try:
+            os.unlink(f)
+        except OSError:
+            pass
+    os.rmdir(tmp)
+
+    if timed_out:
+        print("not ok - lab: timed out after %d s" % args.timeout)
+        return 2
+    if not ended:
+        print("not ok - lab: the guest ended without completing its TAP output"
+              " (QEMU exit %d)" % proc.returncode)
+        return 2
+    return 1 if any(l.startswith("not ok") for l in tap) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+#!/bin/bash
+# Run every mktme-kvm test suite and count the results.
+#
+# Each suite prints TAP.  This prints every suite's TAP under a header, then
+# one closing line "N passed, N failed, N skipped" over all tests.  A suite
+# that dies without its TAP counts as one failure.  Exit status 1 if any
+# test failed.
+#
+#   tests/run.sh [SUITE...]     (default: all; see the list below)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. scripts/common.sh
+
+QEMU="$(cat build/qemu-prefix)/bin/qemu-system-x86_64"
+KVER=$(lab_kver)
+KERNEL=/boot/vmlinuz-$KVER
+INITRD=build/lab/initramfs.cpio.gz
+LOGS=build/test-logs
+mkdir -p "$LOGS"
+export QEMU KERNEL INITRD
+
+lab() {			# lab NAME TIMEOUT CPU SOCKETS PROG
+	tests/lab/lab.py --qemu "$QEMU" --kernel "$KERNEL" --initrd "$INITRD" \
+		--timeout "$2" --cpu "$3" --sockets "$4" \
+		--append "lab.run=$5 quiet" --log "$LOGS/$1.console"
+}
+
+suite_unit() {
+	ASAN_OPTIONS=detect_leaks=1 build/unit/test_lab --tap=- 2>&1 >/dev/null |
+		grep -v '^#.*Criterion' || true
+}
+suite_qemu_options() { $PY_TEST tests/qemu/test_options.py "$QEMU"; }
+suite_conformance_intel() {
+	lab conformance-intel 300 "max,vendor=GenuineIntel,tme-mk=on" 2 conformance
+}
+suite_conformance_amd() {
+	lab conformance-amd 300 "max,tme-mk=on" 1 conformance
+}
+suite_conformance_absent() { lab conformance-absent 120 "max" 1 conformance; }
+suite_checkpatch() { tests/checkpatch.sh; }
+
+PY_TEST=/usr/bin/python3
+ALL="unit qemu_options conformance_intel conformance_amd conformance_absent checkpatch"
+suites=${*:-$ALL}
+
+passed=0 failed=0 skipped=0
+for s in $suites; do
+	echo "=== $s"
+	out="$LOGS/$s.tap"
+	start=$SECONDS
+	"suite_$s" >"$out" 2>"$LOGS/$s.stderr"
+	cat "$out"
+	p=$(grep -cE '^ok [0-9]+' "$out" | head -1)
+	k=$(grep -cE '^ok [0-9]+.*# *(SKIP|skip)' "$out")
+	f=$(grep -cE '^not ok' "$out")
+	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - $s: no test results (see $LOGS/$s.stderr)"
+		tail -5 "$LOGS/$s.stderr" | sed 's/^/# /'
+		f=1
+	fi
+	passed=$((passed + p - k)) skipped=$((skipped + k)) failed=$((failed + f))
+	echo "=== $s: $((p - k)) passed, $f failed, $k skipped ($((SECONDS - start)) s)"
+done
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
