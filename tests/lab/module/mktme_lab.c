@@ -251,6 +251,7 @@ static long lab_mem(struct lab_file *f, void __user *argp)
 {
 	struct mktme_lab_mem m;
 	struct lab_mem_call c = { .m = &m };
+	struct lab_page *lp;
 	unsigned long pfn;
 	long ret;
 
@@ -278,19 +279,27 @@ static long lab_mem(struct lab_file *f, void __user *argp)
 
 	mutex_lock(&f->lock);
 	ret = -ENOENT;
-	if (!lab_find(f, m.phys))
+	lp = lab_find(f, m.phys);
+	if (!lp)
 		goto out_unlock;
 	/*
-	 * A KeyID alias is a PFN beyond the kernel's physical address width:
-	 * not pfn_valid(), so vmap_pfn() maps it as a special PTE.
+	 * KeyID 0 is the direct map.  A KeyID alias is a PFN beyond the
+	 * kernel's physical address width: not pfn_valid(), so vmap_pfn()
+	 * maps it as a special PTE.
 	 */
-	pfn = (m.phys | ((u64)m.keyid << lab_info.keyid_shift)) >> PAGE_SHIFT;
-	ret = -ENOMEM;
-	c.va = vmap_pfn(&pfn, 1, PAGE_KERNEL);
-	if (!c.va)
-		goto out_unlock;
+	if (m.keyid) {
+		pfn = (m.phys | ((u64)m.keyid << lab_info.keyid_shift)) >>
+		      PAGE_SHIFT;
+		ret = -ENOMEM;
+		c.va = vmap_pfn(&pfn, 1, PAGE_KERNEL);
+		if (!c.va)
+			goto out_unlock;
+	} else {
+		c.va = page_address(lp->page);
+	}
 	ret = smp_call_function_single(m.cpu, lab_mem_fn, &c, 1);
-	vunmap(c.va);
+	if (m.keyid)
+		vunmap(c.va);
 	if (ret)
 		goto out_unlock;
 	if (m.op == MKTME_LAB_READ &&
