@@ -66,3 +66,24 @@ lab_kver() {
 	[ -n "$d" ] || die "no linux-headers-6.12 for amd64 (make deps)"
 	echo "${d#/usr/src/linux-headers-}"
 }
+
+# Linux: Debian's linux-source-6.12 (bookworm-security), the tree kvm/ applies to
+LINUX_SOURCE_VERSION="6.12.117-1~deb12u1"
+
+# fetch_linux_source: $CACHE/src/linux-source-6.12.tar.xz, from the pinned .deb
+fetch_linux_source() {
+	local tarball="$CACHE/src/linux-source-$LINUX_SOURCE_VERSION.tar.xz" deb
+	mkdir -p "$CACHE/src"
+	if ! [ -f "$tarball" ]; then
+		log "fetching $LINUX_SOURCE_PKG $LINUX_SOURCE_VERSION from Debian (bookworm-security)"
+		(cd "$CACHE/src" && apt-get download -qq \
+			"$LINUX_SOURCE_PKG=$LINUX_SOURCE_VERSION" >/dev/null 2>&1) ||
+			die "could not download $LINUX_SOURCE_PKG=$LINUX_SOURCE_VERSION (apt-get update? make deps)"
+		deb=$(ls "$CACHE"/src/${LINUX_SOURCE_PKG}_*.deb | head -1)
+		dpkg-deb --fsys-tarfile "$deb" |
+			tar -xO "./usr/src/$LINUX_SOURCE_PKG.tar.xz" >"$tarball.tmp"
+		mv "$tarball.tmp" "$tarball"
+		rm -f "$deb"
+	fi
+	echo "$tarball"
+}

@@ -41,7 +41,7 @@ def xts(req):
 
 
 def physread(qmp, req):
-    """Physical memory as the platform's devices see it (socket 0's keys)."""
+    """Physical memory as devices see it (through the owning package's keys)."""
     with tempfile.NamedTemporaryFile(prefix="mktme-lab-pmem-") as f:
         r = qmp.cmd({"execute": "pmemsave",
                      "arguments": {"val": int(req["addr"]),
@@ -110,7 +110,8 @@ def main():
     ap.add_argument("--kernel", required=True)
     ap.add_argument("--initrd", required=True)
     ap.add_argument("--cpu", default="max,tme-mk=on")
-    ap.add_argument("--sockets", type=int, default=1)
+    ap.add_argument("--sockets", type=int, default=1,
+                    help="sockets, one CPU and one NUMA node each")
     ap.add_argument("--memory", default="512M")
     ap.add_argument("--append", default="", help="extra kernel command line")
     ap.add_argument("--timeout", type=int, default=300)
@@ -131,7 +132,7 @@ def main():
     log = open(args.log, "w") if args.log else sys.stderr
     cmd = [args.qemu, "-accel", "tcg", "-cpu", args.cpu,
            "-smp", "%d,sockets=%d" % (args.sockets, args.sockets),
-           "-m", args.memory, "-display", "none", "-nic", "none",
+           "-m", args.memory, "-machine", "pc", "-display", "none", "-nic", "none",
            "-no-reboot", "-L", "/usr/share/seabios", "-L", "/usr/share/qemu",
            "-kernel", args.kernel, "-initrd", args.initrd,
            "-append", "console=ttyS0 panic=-1 oops=panic " + args.append,
@@ -139,6 +140,15 @@ def main():
            "-chardev", "socket,id=lab,path=" + paths["lab"], "-serial", "chardev:lab",
            "-chardev", "socket,id=qmp,path=" + paths["qmp"],
            "-mon", "chardev=qmp,mode=control"]
+    if args.sockets > 1:
+        # One NUMA node per socket: each package's memory controller owns
+        # its node's RAM, and encrypts it with its own key table.
+        mem = int(args.memory.rstrip("M"))
+        for i in range(args.sockets):
+            cmd += ["-object", "memory-backend-ram,id=node%d,size=%dM"
+                    % (i, mem // args.sockets),
+                    "-numa", "node,nodeid=%d,memdev=node%d" % (i, i),
+                    "-numa", "cpu,node-id=%d,socket-id=%d" % (i, i)]
     log.write("lab: " + " ".join(cmd) + "\n")
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -27,10 +27,11 @@ def ok(cond, what, detail=""):
 
 
 def start_error(cpu, *extra):
-    """Start QEMU expecting failure; returns its stderr."""
-    p = subprocess.run(BASE + ["-cpu", cpu] + list(extra),
-                       stdin=subprocess.DEVNULL, capture_output=True,
-                       text=True, timeout=60)
+    """Start QEMU (quitting at once if it starts); returns status, stderr."""
+    p = subprocess.run(BASE + ["-cpu", cpu, "-qmp", "stdio"] + list(extra),
+                       input='{"execute": "qmp_capabilities"}\n'
+                             '{"execute": "quit"}\n',
+                       capture_output=True, text=True, timeout=60)
     return p.returncode, p.stderr
 
 

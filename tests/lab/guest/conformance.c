@@ -434,35 +434,67 @@ static void test_access_kinds(void)
 	lab_free(pa);
 }
 
+/*
+ * Key tables are per package, and a package's memory controller encrypts
+ * the RAM it owns (its NUMA node) with its own table, whichever CPU
+ * accesses it.  The lab gives each socket one CPU and one node.
+ */
 static void test_sockets(void)
 {
-	uint64_t pa;
+	uint64_t pa0, pa1;
+	uint8_t buf[sizeof(msg)];
 
 	if (nr_cpus < 2) {
 		tap_skip("needs -smp 2,sockets=2", "per-package key tables");
 		return;
 	}
-	pa = lab_alloc();
+	pa0 = lab_alloc_node(0);
+	pa1 = lab_alloc_node(1);
+
 	/* KeyID 5 on package 0 only */
 	program(0, 5, KEYID_SET_KEY_DIRECT, ENC_ALG_AES_XTS_128, key_b,
 		tweak_b, 16);
-	lab_write(pa, 5, 0, 0, msg, sizeof(msg));
-	tap_ok(read_is(pa, 5, 0, msg, sizeof(msg)),
-	       "sockets: package 0 reads its KeyID 5 data");
-	tap_ok(!read_is(pa, 5, 1, msg, sizeof(msg)),
-	       "sockets: package 1, where KeyID 5 is not programmed, does not");
-	program(1, 5, KEYID_SET_KEY_DIRECT, ENC_ALG_AES_XTS_128, key_b,
-		tweak_b, 16);
-	tap_ok(read_is(pa, 5, 1, msg, sizeof(msg)),
-	       "sockets: programmed identically, package 1 reads it too");
+	lab_write(pa0, 5, 1, 0, msg, sizeof(msg));
+	tap_ok(read_is(pa0, 5, 0, msg, sizeof(msg)) &&
+	       read_is(pa0, 5, 1, msg, sizeof(msg)) &&
+	       !read_is(pa0, 0, 0, msg, sizeof(msg)),
+	       "sockets: package 0's memory is encrypted with its KeyID 5 key, "
+	       "for CPUs of both packages");
+	lab_write(pa1, 5, 0, 0, msg, sizeof(msg));
+	tap_ok(read_is(pa1, 0, 0, msg, sizeof(msg)),
+	       "sockets: package 1, where KeyID 5 is not programmed, stores "
+	       "its memory under the TME key (KeyID 0 reads it)");
+
+	/* Now on package 1 too, with another key */
+	program(1, 5, KEYID_SET_KEY_DIRECT, ENC_ALG_AES_XTS_256, key_a,
+		tweak_a, 32);
+	lab_write(pa1, 5, 0, 0, msg, sizeof(msg));
+	tap_ok(read_is(pa1, 5, 1, msg, sizeof(msg)) &&
+	       !read_is(pa1, 0, 1, msg, sizeof(msg)),
+	       "sockets: programmed on package 1, its memory is encrypted");
+	tap_ok(lab_read(pa1, 0, 0, 0, buf, sizeof(buf)) == 0 &&
+	       lab_write(pa0, 0, 0, 0, buf, sizeof(buf)) == 0 &&
+	       !read_is(pa0, 5, 0, msg, sizeof(msg)),
+	       "sockets: ciphertext of package 1's key does not decrypt with "
+	       "package 0's key for the same KeyID");
+
+	/* SET_KEY_RANDOM on each package: each node's memory works */
 	program(0, 6, KEYID_SET_KEY_RANDOM, ENC_ALG_AES_XTS_128, NULL, NULL,
 		16);
 	program(1, 6, KEYID_SET_KEY_RANDOM, ENC_ALG_AES_XTS_128, NULL, NULL,
 		16);
-	lab_write(pa, 6, 0, 0, msg, sizeof(msg));
-	tap_ok(!read_is(pa, 6, 1, msg, sizeof(msg)),
-	       "sockets: SET_KEY_RANDOM gives each package its own key");
-	lab_free(pa);
+	lab_write(pa0, 6, 1, 0, msg, sizeof(msg));
+	lab_write(pa1, 6, 0, 0, msg, sizeof(msg));
+	tap_ok(read_is(pa0, 6, 0, msg, sizeof(msg)) &&
+	       read_is(pa0, 6, 1, msg, sizeof(msg)) &&
+	       read_is(pa1, 6, 0, msg, sizeof(msg)) &&
+	       read_is(pa1, 6, 1, msg, sizeof(msg)),
+	       "sockets: SET_KEY_RANDOM on every package serves every CPU");
+	tap_ok(!read_is(pa0, 0, 0, msg, sizeof(msg)) &&
+	       !read_is(pa1, 0, 0, msg, sizeof(msg)),
+	       "sockets: and both nodes hold ciphertext");
+	lab_free(pa0);
+	lab_free(pa1);
 }
 
 static bool key_table_has(json_object *info, int socket, int keyid,

@@ -270,15 +270,20 @@ int lab_msr_write(unsigned int cpu, uint32_t index, uint64_t value)
 	return m.faulted ? -EIO : 0;
 }
 
-uint64_t lab_alloc(void)
+uint64_t lab_alloc_node(int node)
 {
-	uint64_t phys = 0;
+	uint64_t phys = node + 1;
 
-	if (ioctl(lab_fd, MKTME_LAB_ALLOC, &phys) < 0) {
+	if (ioctl(lab_fd, MKTME_LAB_ALLOC_NODE, &phys) < 0) {
 		tap_diag("page allocation: %s", strerror(errno));
 		exit(2);
 	}
 	return phys;
+}
+
+uint64_t lab_alloc(void)
+{
+	return lab_alloc_node(-1);
 }
 
 void lab_free(uint64_t phys)

@@ -38,6 +38,7 @@ int lab_pconfig(struct mktme_lab_pconfig *p);
 int lab_msr_read(unsigned int cpu, uint32_t index, uint64_t *value);
 int lab_msr_write(unsigned int cpu, uint32_t index, uint64_t value);
 uint64_t lab_alloc(void);
+uint64_t lab_alloc_node(int node);
 void lab_free(uint64_t phys);
 int lab_mem(struct mktme_lab_mem *m);
 int lab_read(uint64_t phys, unsigned int keyid, unsigned int cpu,

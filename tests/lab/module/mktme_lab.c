@@ -159,12 +159,18 @@ static struct lab_page *lab_find(struct lab_file *f, u64 phys)
 static long lab_alloc(struct lab_file *f, void __user *argp)
 {
 	struct lab_page *lp;
-	u64 phys;
+	u64 phys, node;
 
+	if (get_user(node, (u64 __user *)argp))
+		return -EFAULT;
+	if (node > nr_node_ids || (node && !node_online(node - 1)))
+		return -EINVAL;
 	lp = kzalloc(sizeof(*lp), GFP_KERNEL);
 	if (!lp)
 		return -ENOMEM;
-	lp->page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	lp->page = node ? alloc_pages_node(node - 1, GFP_KERNEL | __GFP_ZERO |
+					   __GFP_THISNODE, 0) :
+			  alloc_page(GFP_KERNEL | __GFP_ZERO);
 	if (!lp->page) {
 		kfree(lp);
 		return -ENOMEM;
@@ -328,7 +334,7 @@ static long lab_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return lab_pconfig(argp);
 	case MKTME_LAB_MSR:
 		return lab_msr(argp);
-	case MKTME_LAB_ALLOC:
+	case MKTME_LAB_ALLOC_NODE:
 		return lab_alloc(f, argp);
 	case MKTME_LAB_FREE:
 		return lab_free(f, argp);

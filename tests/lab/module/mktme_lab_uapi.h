@@ -79,8 +79,11 @@ struct mktme_lab_mem {
 #define MKTME_LAB_INFO		_IOR(MKTME_LAB_IOC, 0, struct mktme_lab_info)
 #define MKTME_LAB_PCONFIG	_IOWR(MKTME_LAB_IOC, 1, struct mktme_lab_pconfig)
 #define MKTME_LAB_MSR		_IOWR(MKTME_LAB_IOC, 2, struct mktme_lab_msr)
-/* Allocate a zeroed page for this file; returns its physical address */
-#define MKTME_LAB_ALLOC		_IOR(MKTME_LAB_IOC, 3, __u64)
+/*
+ * Allocate a zeroed page for this file, on NUMA node n - 1 (0: any node);
+ * returns its physical address in place.
+ */
+#define MKTME_LAB_ALLOC_NODE	_IOWR(MKTME_LAB_IOC, 3, __u64)
 #define MKTME_LAB_FREE		_IOW(MKTME_LAB_IOC, 4, __u64)
 #define MKTME_LAB_MEM		_IOWR(MKTME_LAB_IOC, 5, struct mktme_lab_mem)
 
