@@ -16,10 +16,10 @@ PY := /usr/bin/python3
 CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all deps qemu qemu-tree qemu-patches lab test unit-tests lab-tests \
-	demo bench checkpatch clean
+.PHONY: all deps qemu qemu-tree qemu-patches linux linux-tree linux-patches \
+	lab test demo bench checkpatch clean
 
-all: qemu lab
+all: qemu linux lab
 
 $(BUILD)/.deps: scripts/deps.sh
 	scripts/deps.sh
@@ -34,11 +34,23 @@ qemu: deps
 	@mv $(BUILD)/qemu-prefix.tmp $(BUILD)/qemu-prefix
 	@echo "QEMU: $$(cat $(BUILD)/qemu-prefix)/bin/qemu-system-x86_64"
 
+# The lab kernel: linux-source-6.12 + kvm/ (cached); its directory in
+# $(BUILD)/linux-dir
+linux: deps
+	@mkdir -p $(BUILD)
+	scripts/linux.sh build > $(BUILD)/linux-dir.tmp
+	@mv $(BUILD)/linux-dir.tmp $(BUILD)/linux-dir
+	@echo "Linux: $$(cat $(BUILD)/linux-dir)/bzImage"
+
 # Patch-series workflow: a git tree to edit, and back into patches
 qemu-tree: deps
 	scripts/qemu.sh tree
 qemu-patches:
 	scripts/qemu.sh export
+linux-tree: deps
+	scripts/linux.sh tree
+linux-patches:
+	scripts/linux.sh export
 
 # The lab: test driver, guest programs and the initramfs that carries them
 LAB_GUEST_SRC := tests/lab/guest/lab.c tests/lab/guest/lab.h \
@@ -53,10 +65,11 @@ $(LAB)/mktme_lab.ko: tests/lab/module/mktme_lab.c tests/lab/module/mktme_lab_uap
 
 $(LAB)/%: tests/lab/guest/%.c $(LAB_GUEST_SRC) | deps
 	@mkdir -p $(LAB)
-	$(CC) $(CFLAGS_USER) -static -o $@ $< tests/lab/guest/lab.c -ljson-c
+	$(CC) $(CFLAGS_USER) -static -o $@ $< tests/lab/guest/lab.c \
+		-lkeyutils -ljson-c
 
 $(LAB)/initramfs.cpio.gz: tests/lab/mkinitramfs.sh $(LAB)/mktme_lab.ko \
-		$(LAB)/conformance $(LAB)/demo $(LAB)/bench
+		$(LAB)/conformance $(LAB)/demo $(LAB)/bench $(LAB)/keys
 	tests/lab/mkinitramfs.sh $@ $(filter-out %.sh,$^)
 
 lab: $(LAB)/initramfs.cpio.gz
@@ -67,7 +80,7 @@ $(BUILD)/unit/test_lab: tests/unit/test_lab.c $(LAB_GUEST_SRC) | deps
 	$(CC) $(CFLAGS_USER) $(SANITIZE) -o $@ $< tests/lab/guest/lab.c \
 		-lcriterion -ljson-c
 
-test: qemu lab $(BUILD)/unit/test_lab
+test: qemu linux lab $(BUILD)/unit/test_lab
 	tests/run.sh
 
 demo: qemu lab

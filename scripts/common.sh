@@ -87,3 +87,49 @@ fetch_linux_source() {
 	fi
 	echo "$tarball"
 }
+
+# tree_create TREE PATCHDIR UNPACK_FN LABEL: a git tree of the pristine
+# source (tagged "upstream") with the series of PATCHDIR applied as commits.
+tree_create() {
+	local tree=$1 patches=$2 unpack=$3 label=$4 p
+	if [ -d "$tree/.git" ]; then
+		die "$tree exists; remove it to recreate (export first to keep your commits)"
+	fi
+	rm -rf "$tree"
+	"$unpack" "$tree"
+	(
+		cd "$tree"
+		git init -q
+		git add -A -f .
+		git -c user.name=mktme-kvm -c user.email=mktme-kvm@localhost \
+			commit -q -m "$label"
+		git tag upstream
+		for p in $(series_files "$patches"); do
+			git am -q --committer-date-is-author-date "$p" || die "$p does not apply"
+		done
+		log "tree ready: $tree ($(git rev-list --count upstream..HEAD) patches)"
+	)
+}
+
+# tree_export TREE PATCHDIR: the commits after "upstream" back into PATCHDIR.
+tree_export() {
+	local tree=$1 patches=$2
+	[ -d "$tree/.git" ] || die "no tree at $tree"
+	(
+		cd "$tree"
+		[ -z "$(git status --porcelain --untracked-files=no)" ] ||
+			die "$tree has uncommitted changes; commit them first"
+		rm -f "$patches"/*.patch
+		git format-patch -q --zero-commit --no-signature -o "$patches" upstream..HEAD
+		(cd "$patches" && ls -1 ./*.patch | sed 's|^\./||' >series)
+		log "wrote $(wc -l <"$patches/series") patches to ${patches#"$TOP"/}"
+	)
+}
+
+# apply_series DIR PATCHDIR: apply a series to an unpacked source
+apply_series() {
+	local p
+	for p in $(series_files "$2"); do
+		patch -s -p1 -d "$1" <"$p" >&2 || die "$p does not apply"
+	done
+}

@@ -8,10 +8,12 @@
 #   qemu.sh path     prints the prefix the current series builds to
 #
 # Builds are cached in $CACHE/qemu/<hash>, the hash covering the pinned
-# tarball, the series, the device set and this script.
+# tarball, the series, the configure flags, the device set and the recipe
+# version below (bump it when the build steps change).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
+QEMU_RECIPE=1
 PATCHES=$TOP/qemu-patches
 TREE=$TOP/build/qemu
 
@@ -25,7 +27,8 @@ build_hash() {
 	{
 		echo "$QEMU_ORIG_SHA256"
 		echo "${CONFIGURE_FLAGS[*]}"
-		cat "$TOP/scripts/qemu-devices.mak" "$TOP/scripts/qemu.sh" "$TOP/scripts/common.sh"
+		echo "recipe $QEMU_RECIPE"
+		cat "$TOP/scripts/qemu-devices.mak"
 		series_files "$PATCHES" | while read -r p; do cat "$p"; done
 	} | sha256sum | cut -c1-16
 }
@@ -39,35 +42,13 @@ configure_tree() {
 }
 
 cmd_tree() {
-	if [ -d "$TREE/.git" ]; then
-		die "$TREE exists; remove it to recreate (export first to keep your commits)"
-	fi
-	rm -rf "$TREE"
-	unpack_qemu "$TREE"
-	cd "$TREE"
-	git init -q
-	git add -A -f .
-	git -c user.name=mktme-kvm -c user.email=mktme-kvm@localhost \
-		commit -q -m "QEMU 10.0.2 (Debian $QEMU_ORIG)"
-	git tag upstream
-	local p
-	for p in $(series_files "$PATCHES"); do
-		git am -q --committer-date-is-author-date "$p" || die "$p does not apply"
-	done
-	log "tree ready: $TREE ($(git rev-list --count upstream..HEAD) patches)"
+	tree_create "$TREE" "$PATCHES" unpack_qemu "QEMU 10.0.2 (Debian $QEMU_ORIG)"
 	log "build it incrementally: make -C build/qemu/build qemu-system-x86_64"
 	[ -d "$TREE/build" ] || configure_tree "$TREE" "$TREE/build"
 }
 
 cmd_export() {
-	[ -d "$TREE/.git" ] || die "no tree at $TREE (make qemu-tree)"
-	cd "$TREE"
-	[ -z "$(git status --porcelain --untracked-files=no)" ] ||
-		die "$TREE has uncommitted changes; commit them first"
-	rm -f "$PATCHES"/*.patch
-	git format-patch -q --zero-commit --no-signature -o "$PATCHES" upstream..HEAD
-	(cd "$PATCHES" && ls -1 ./*.patch | sed 's|^\./||' >series)
-	log "wrote $(wc -l <"$PATCHES/series") patches to qemu-patches/"
+	tree_export "$TREE" "$PATCHES"
 }
 
 cmd_path() {
@@ -84,10 +65,7 @@ cmd_build() {
 	work="$CACHE/work/qemu-$(build_hash)"
 	rm -rf "$work"
 	unpack_qemu "$work/src"
-	local p
-	for p in $(series_files "$PATCHES"); do
-		patch -s -p1 -d "$work/src" <"$p" >&2 || die "$p does not apply"
-	done
+	apply_series "$work/src" "$PATCHES"
 	log "configuring QEMU in $work (log: $work/build/configure.log)"
 	configure_tree "$work/src" "$work/build" "$prefix.tmp"
 	log "building QEMU (log: $work/build/build.log)"

@@ -1,6 +1,6 @@
 #!/bin/bash
-# checkpatch every patch of qemu-patches/ with QEMU's own checkpatch.pl
-# (and, once it exists, kvm/ with the kernel's --strict).  TAP output.
+# checkpatch every patch of qemu-patches/ with QEMU's own checkpatch.pl,
+# and every patch of kvm/ with the kernel's, --strict.  TAP output.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
@@ -27,6 +27,23 @@ for p in $(series_files qemu-patches); do
 		echo "ok $n - QEMU checkpatch: ${p##*/}"
 	else
 		echo "not ok $n - QEMU checkpatch: ${p##*/}"
+		echo "$out" | sed 's/^/# /'
+	fi
+done
+# The kernel's checkpatch.pl and its data files, from the pinned source
+ksrc="$CACHE/src/linux-checkpatch-$LINUX_SOURCE_VERSION"
+if ! [ -f "$ksrc/scripts/checkpatch.pl" ]; then
+	rm -rf "$ksrc.tmp" && mkdir -p "$ksrc.tmp"
+	tar -xf "$(fetch_linux_source)" -C "$ksrc.tmp" --strip-components=1 \
+		--wildcards '*/scripts/checkpatch.pl' '*/scripts/spelling.txt' \
+		'*/scripts/const_structs.checkpatch' && mv "$ksrc.tmp" "$ksrc"
+fi
+for p in $(series_files kvm); do
+	n=$((n + 1))
+	if out=$(cd "$ksrc" && perl scripts/checkpatch.pl --strict --no-tree -q "$TOP/$p" 2>&1); then
+		echo "ok $n - kernel checkpatch --strict: ${p##*/}"
+	else
+		echo "not ok $n - kernel checkpatch --strict: ${p##*/}"
 		echo "$out" | sed 's/^/# /'
 	fi
 done

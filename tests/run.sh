@@ -19,15 +19,17 @@ LOGS=build/test-logs
 mkdir -p "$LOGS"
 export QEMU KERNEL INITRD
 
-lab() {			# lab NAME TIMEOUT CPU SOCKETS PROG
-	tests/lab/lab.py --qemu "$QEMU" --kernel "$KERNEL" --initrd "$INITRD" \
+lab() {			# lab NAME TIMEOUT CPU SOCKETS PROG [KERNEL]
+	tests/lab/lab.py --qemu "$QEMU" --kernel "${6:-$KERNEL}" --initrd "$INITRD" \
 		--timeout "$2" --cpu "$3" --sockets "$4" \
 		--append "lab.run=$5 quiet" --log "$LOGS/$1.console"
 }
+LAB_KERNEL="$(cat build/linux-dir)/bzImage"
 
 suite_unit() {
-	ASAN_OPTIONS=detect_leaks=1 build/unit/test_lab --tap=- 2>&1 >/dev/null |
-		grep -v '^#.*Criterion' || true
+	ASAN_OPTIONS=detect_leaks=1 build/unit/test_lab --tap="$LOGS/unit.criterion" \
+		>/dev/null 2>&1
+	cat "$LOGS/unit.criterion"
 }
 suite_qemu_options() { $PY_TEST tests/qemu/test_options.py "$QEMU"; }
 suite_conformance_intel() {
@@ -37,10 +39,17 @@ suite_conformance_amd() {
 	lab conformance-amd 300 "max,tme-mk=on" 1 conformance
 }
 suite_conformance_absent() { lab conformance-absent 120 "max" 1 conformance; }
+suite_kernel_keys_intel() {
+	lab kernel-keys-intel 600 "max,vendor=GenuineIntel,tme-mk=on" 2 keys "$LAB_KERNEL"
+}
+suite_kernel_keys_amd() {
+	lab kernel-keys-amd 600 "max,tme-mk=on" 1 keys "$LAB_KERNEL"
+}
 suite_checkpatch() { tests/checkpatch.sh; }
 
 PY_TEST=/usr/bin/python3
-ALL="unit qemu_options conformance_intel conformance_amd conformance_absent checkpatch"
+ALL="unit qemu_options conformance_intel conformance_amd conformance_absent
+kernel_keys_intel kernel_keys_amd checkpatch"
 suites=${*:-$ALL}
 
 passed=0 failed=0 skipped=0
@@ -50,9 +59,9 @@ for s in $suites; do
 	start=$SECONDS
 	"suite_$s" >"$out" 2>"$LOGS/$s.stderr"
 	cat "$out"
-	p=$(grep -cE '^ok [0-9]+' "$out" | head -1)
-	k=$(grep -cE '^ok [0-9]+.*# *(SKIP|skip)' "$out")
-	f=$(grep -cE '^not ok' "$out")
+	p=$(grep -cE '^ok\b' "$out")
+	k=$(grep -cE '^ok\b.*# *(SKIP|skip)' "$out")
+	f=$(grep -cE '^not ok\b' "$out")
 	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
 		echo "not ok - $s: no test results (see $LOGS/$s.stderr)"
 		tail -5 "$LOGS/$s.stderr" | sed 's/^/# /'

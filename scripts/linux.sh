@@ -1,0 +1,93 @@
+#!/bin/bash
+# Kernel side of mktme-kvm: Debian's linux-source-6.12 plus kvm/.
+#
+#   linux.sh tree     git tree of the pinned source with the series applied as
+#                     commits, in build/linux ("upstream" tags the base)
+#   linux.sh export   write the commits after "upstream" back to kvm/
+#   linux.sh config DIR   write the lab kernel's .config for the tree DIR
+#   linux.sh build    build (or reuse) the lab kernel; prints its directory
+#   linux.sh path     prints the directory the current series builds to
+#
+# The lab kernel is small: tinyconfig plus kvm/config (what the lab needs,
+# with lockdep, KASAN and KUnit).  Builds are cached in $CACHE/linux/<hash>,
+# the hash covering the pinned source, the series, the fragment and the
+# recipe version below (bump it when the build steps change).
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+LINUX_RECIPE=1
+PATCHES=$TOP/kvm
+TREE=$TOP/build/linux
+
+unpack_linux() {
+	mkdir -p "$1"
+	tar -xf "$(fetch_linux_source)" -C "$1" --strip-components=1
+}
+
+build_hash() {
+	{
+		echo "$LINUX_SOURCE_VERSION recipe $LINUX_RECIPE"
+		cat "$PATCHES/config"
+		series_files "$PATCHES" | while read -r p; do cat "$p"; done
+	} | sha256sum | cut -c1-16
+}
+
+cmd_config() {
+	local src=$1 missing
+	make -C "$src" -s tinyconfig >/dev/null
+	(cd "$src" && scripts/kconfig/merge_config.sh -m .config "$PATCHES/config") >/dev/null
+	make -C "$src" -s olddefconfig >/dev/null
+	# Every option the fragment asks for must have made it
+	missing=$(grep -E '^CONFIG_[A-Z0-9_]+=' "$PATCHES/config" | while read -r l; do
+		grep -qx "$l" "$src/.config" || echo "$l"
+	done)
+	[ -z "$missing" ] || die "kvm/config options not taken (dependencies?): $missing"
+}
+
+cmd_tree() {
+	tree_create "$TREE" "$PATCHES" unpack_linux "Linux $LINUX_SOURCE_VERSION (Debian $LINUX_SOURCE_PKG)"
+	cmd_config "$TREE"
+	log "build it incrementally: make -C build/linux -j$JOBS bzImage"
+}
+
+cmd_export() {
+	tree_export "$TREE" "$PATCHES"
+}
+
+cmd_path() {
+	echo "$CACHE/linux/$(build_hash)"
+}
+
+cmd_build() {
+	local out work
+	out=$(cmd_path)
+	if [ -f "$out/bzImage" ]; then
+		echo "$out"
+		return 0
+	fi
+	work="$CACHE/work/linux-$(build_hash)"
+	rm -rf "$work"
+	unpack_linux "$work"
+	apply_series "$work" "$PATCHES"
+	cmd_config "$work"
+	log "building the lab kernel in $work (log: $work/build.log)"
+	if ! make -C "$work" -j"$JOBS" bzImage >"$work/build.log" 2>&1; then
+		grep -E 'error|Error' "$work/build.log" | head -20 >&2
+		die "kernel build failed"
+	fi
+	rm -rf "$out.tmp"
+	mkdir -p "$out.tmp"
+	cp "$work/arch/x86/boot/bzImage" "$work/.config" "$work/System.map" "$out.tmp/"
+	mv "$out.tmp" "$out"
+	rm -rf "$work"
+	echo "$out"
+}
+
+case "${1:-}" in
+tree) cmd_tree ;;
+export) cmd_export ;;
+config) cmd_config "${2:?usage: $0 config DIR}" ;;
+build) cmd_build ;;
+path) cmd_path ;;
+*) echo "usage: $0 tree|export|config DIR|build|path" >&2; exit 2 ;;
+esac
