@@ -69,8 +69,9 @@ $(LAB)/%: tests/lab/guest/%.c $(LAB_GUEST_SRC) | deps
 		-lkeyutils -ljson-c
 
 $(LAB)/initramfs.cpio.gz: tests/lab/mkinitramfs.sh $(LAB)/mktme_lab.ko \
-		$(LAB)/conformance $(LAB)/demo $(LAB)/bench $(LAB)/keys
-	tests/lab/mkinitramfs.sh $@ $(filter-out %.sh,$^)
+		$(LAB)/conformance $(LAB)/demo $(LAB)/bench $(LAB)/keys $(LAB)/keybench \
+		$(LAB)/mktmectl tests/lab/guest/cli.sh
+	tests/lab/mkinitramfs.sh $@ $(filter-out tests/lab/mkinitramfs.sh,$^)
 
 lab: $(LAB)/initramfs.cpio.gz
 
@@ -80,7 +81,25 @@ $(BUILD)/unit/test_lab: tests/unit/test_lab.c $(LAB_GUEST_SRC) | deps
 	$(CC) $(CFLAGS_USER) $(SANITIZE) -o $@ $< tests/lab/guest/lab.c \
 		-lcriterion -ljson-c
 
-test: qemu linux lab $(BUILD)/unit/test_lab
+# mktmectl: for this machine, and static for the lab's initramfs
+MKTMECTL_SRC := tools/mktmectl/mktmectl.c tools/mktmectl/mktme.c \
+	tools/mktmectl/mktme.h
+$(BUILD)/tools/mktmectl: $(MKTMECTL_SRC) | deps
+	@mkdir -p $(BUILD)/tools
+	$(CC) -std=c11 $(CFLAGS_USER) $(SANITIZE) -o $@ $(filter %.c,$^) \
+		-lkeyutils -ljson-c
+$(LAB)/mktmectl: $(MKTMECTL_SRC) | deps
+	@mkdir -p $(LAB)
+	$(CC) -std=c11 $(CFLAGS_USER) -static -o $@ $(filter %.c,$^) \
+		-lkeyutils -ljson-c
+$(BUILD)/unit/test_mktmectl: tests/unit/test_mktmectl.c tools/mktmectl/mktme.c \
+		tools/mktmectl/mktme.h | deps
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(CFLAGS_USER) $(SANITIZE) -o $@ $(filter %.c,$^) \
+		-lcriterion -ljson-c
+
+test: qemu linux lab $(BUILD)/unit/test_lab $(BUILD)/unit/test_mktmectl \
+		$(BUILD)/tools/mktmectl
 	tests/run.sh
 
 demo: qemu lab

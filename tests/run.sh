@@ -20,16 +20,27 @@ mkdir -p "$LOGS"
 export QEMU KERNEL INITRD
 
 lab() {			# lab NAME TIMEOUT CPU SOCKETS PROG [KERNEL]
+	local console="$LOGS/$1.console"
 	tests/lab/lab.py --qemu "$QEMU" --kernel "${6:-$KERNEL}" --initrd "$INITRD" \
 		--timeout "$2" --cpu "$3" --sockets "$4" \
-		--append "lab.run=$5 quiet" --log "$LOGS/$1.console"
+		--append "lab.run=$5 quiet" --log "$console"
+	# Any lockdep, KASAN, BUG or WARNING report fails the suite
+	if grep -qE 'BUG:|WARNING:|possible circular locking|possible recursive locking|KASAN|Oops|Call Trace' "$console"; then
+		echo "not ok - $1: kernel splat in the console"
+		grep -E -m5 'BUG:|WARNING:|locking|KASAN|Oops' "$console" | sed 's/^/# /'
+	else
+		echo "ok - $1: no lockdep, KASAN, BUG or WARNING report"
+	fi
 }
 LAB_KERNEL="$(cat build/linux-dir)/bzImage"
 
 suite_unit() {
-	ASAN_OPTIONS=detect_leaks=1 build/unit/test_lab --tap="$LOGS/unit.criterion" \
-		>/dev/null 2>&1
-	cat "$LOGS/unit.criterion"
+	local t
+	for t in test_lab test_mktmectl; do
+		ASAN_OPTIONS=detect_leaks=1 MKTMECTL=build/tools/mktmectl \
+			"build/unit/$t" --tap="$LOGS/$t.criterion" >/dev/null 2>&1
+		cat "$LOGS/$t.criterion"
+	done
 }
 suite_qemu_options() { $PY_TEST tests/qemu/test_options.py "$QEMU"; }
 suite_conformance_intel() {
@@ -45,11 +56,14 @@ suite_kernel_keys_intel() {
 suite_kernel_keys_amd() {
 	lab kernel-keys-amd 600 "max,tme-mk=on" 1 keys "$LAB_KERNEL"
 }
+suite_kernel_cli() {
+	lab kernel-cli 600 "max,vendor=GenuineIntel,tme-mk=on" 1 cli.sh "$LAB_KERNEL"
+}
 suite_checkpatch() { tests/checkpatch.sh; }
 
 PY_TEST=/usr/bin/python3
 ALL="unit qemu_options conformance_intel conformance_amd conformance_absent
-kernel_keys_intel kernel_keys_amd checkpatch"
+kernel_keys_intel kernel_keys_amd kernel_cli checkpatch"
 suites=${*:-$ALL}
 
 passed=0 failed=0 skipped=0

@@ -1,7 +1,8 @@
 #!/bin/bash
-# make bench: keyed-access throughput against KeyID 0, and Debian's kernel
-# boot time on the TME-MK model against the stock model.  Writes the
-# figures to build/bench.md (copy them to docs/benchmarks.md).
+# make bench: keyed-access throughput against KeyID 0, Debian's kernel boot
+# time on the TME-MK model against the stock model, and the mktme key
+# service's latency with 63 and 32767 KeyIDs on the lab kernel.  Writes
+# the figures to build/bench.md (copy them to docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/common.sh
@@ -45,3 +46,30 @@ for op in ("read", "write"):
     print("| %s 4 KiB, KeyID 1 (AES-XTS-128) | %.1f MiB/s (%.1fx slower) |"
           % (op, b[op + "_keyed"], b[op + "_keyid0"] / b[op + "_keyed"]))'
 } | tee "$out"
+
+lab_kernel="$(cat build/linux-dir)/bzImage"
+keybench() {	# keybench CPU: the @@BENCH line of the keybench program
+	tests/lab/lab.py --qemu "$qemu" --kernel "$lab_kernel" \
+		--initrd build/lab/initramfs.cpio.gz --cpu "$1" --memory 2048M \
+		--append "lab.run=keybench quiet" --timeout 1200 \
+		--log build/test-logs/keybench.console >build/test-logs/keybench.tap
+	sed -n 's/^@@BENCH //p' build/test-logs/keybench.tap
+}
+{
+	echo
+	echo "| mktme key service (lab kernel, lockdep + KASAN) | 63 KeyIDs | 32767 KeyIDs |"
+	echo "|---|---|---|"
+	{
+		keybench max,vendor=GenuineIntel,tme-mk=on
+		keybench max,vendor=GenuineIntel,tme-mk=on,tme-mk-keyid-bits=15,phys-bits=52
+	} | /usr/bin/python3 -c '
+import json, sys
+a, b = (json.loads(l) for l in sys.stdin.read().split("\n") if l)
+rows = [("add_key (allocate + PCONFIG), KeyIDs free", "add_us_empty", "us"),
+        ("add_key, all KeyIDs but one in use", "add_us_full", "us"),
+        ("revoke until the KeyID is free (WBINVD + clear), KeyIDs free", "revoke_us_empty", "us"),
+        ("revoke until free, all but one in use", "revoke_us_full", "us"),
+        ("filling every KeyID", "fill_keys_per_s", "keys/s")]
+for name, k, unit in rows:
+    print("| %s | %s %s | %s %s |" % (name, a[k], unit, b[k], unit))'
+} | tee -a "$out"

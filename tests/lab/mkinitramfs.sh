@@ -12,11 +12,15 @@ root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,lab}
+chmod 755 "$root"
+chmod 1777 "$root/tmp"
 cp /bin/busybox "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
 for f in "$@"; do
 	cp "$f" "$root/lab/"
 done
+# mktmectl on the PATH, as an operator has it
+[ -e "$root/lab/mktmectl" ] && ln -s ../lab/mktmectl "$root/bin/mktmectl"
 cat >"$root/init" <<'INIT'
 #!/bin/sh
 /bin/busybox --install -s /bin

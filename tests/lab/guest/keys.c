@@ -222,8 +222,9 @@ static void test_payloads(void)
 		snprintf(expect, sizeof(expect), "payload: keyid=%d type=%s "
 			 "algorithm=%s", keyid, valid[i].type, valid[i].alg);
 		proc = proc_keys_line(k);
-		tap_ok(proc && strstr(proc, " mktme ") && strstr(proc, expect),
-		       "/proc/keys: mktme ... %s", expect);
+		tap_ok(proc && strstr(proc, " mktme ") && strstr(proc, expect) &&
+		       strstr(proc, " users=1"),
+		       "/proc/keys: mktme ... %s users=1", expect);
 		tap_ok(keyctl_describe_alloc(k, &d) > 0 &&
 		       !strncmp(d, "mktme;", 6) && strstr(d, ";payload"),
 		       "keyctl describe: type mktme, description");

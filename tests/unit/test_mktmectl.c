@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unit tests of mktmectl: its library (sysfs, /proc/keys, payloads, JSON)
+ * and the command line, against a fake sysfs directory and /proc/keys.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../tools/mktmectl/mktme.h"
+
+#define K128 "00112233445566778899aabbccddeeff"
+#define K256 K128 K128
+
+static const char *line_cpu =
+	"1a2b3c4d I--Q---     1 perm 3f010000     0     0 mktme     guest-1: keyid=5 type=cpu algorithm=aes-xts-256 users=3\n";
+static const char *line_revoked =
+	"0000002a IR-Q---     1 perm 3f010000     0     0 mktme     old key: keyid=7 type=user algorithm=aes-xts-128\n";
+static const char *line_user_type =
+	"00000010 I--Q---     1 perm 3f010000     0     0 user      note: 5\n";
+
+Test(proc_keys, mktme_line)
+{
+	struct mktme_key_info k;
+
+	cr_assert_eq(mktme_parse_proc_keys_line(line_cpu, &k), 1);
+	cr_expect_eq(k.serial, 0x1a2b3c4d);
+	cr_expect_str_eq(k.description, "guest-1");
+	cr_expect_eq(k.keyid, 5);
+	cr_expect_str_eq(k.type, "cpu");
+	cr_expect_str_eq(k.algorithm, "aes-xts-256");
+	cr_expect_eq(k.users, 3);
+	cr_expect(!k.revoked);
+}
+
+Test(proc_keys, revoked_key_has_no_users)
+{
+	struct mktme_key_info k;
+
+	cr_assert_eq(mktme_parse_proc_keys_line(line_revoked, &k), 1);
+	cr_expect(k.revoked);
+	cr_expect_str_eq(k.description, "old key");
+	cr_expect_eq(k.keyid, 7);
+	cr_expect_eq(k.users, -1);
+}
+
+Test(proc_keys, other_types_and_garbage)
+{
+	struct mktme_key_info k;
+
+	cr_expect_eq(mktme_parse_proc_keys_line(line_user_type, &k), 0);
+	cr_expect_eq(mktme_parse_proc_keys_line("garbage\n", &k), -EINVAL);
+	cr_expect_eq(mktme_parse_proc_keys_line(
+		"00000011 I--Q---     1 perm 3f010000     0     0 mktme     x: keyid=z\n",
+		&k), -EINVAL);
+}
+
+static char dir[] = "/tmp/mktmectl-test-XXXXXX";
+
+static void put(const char *name, const char *content)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(content, f);
+	fclose(f);
+}
+
+static void fake_kernel(void)
+{
+	cr_assert_not_null(mkdtemp(dir));
+	put("keyid_bits", "6\n");
+	put("keyids_total", "63\n");
+	put("keyids_in_use", "2\n");
+	put("algorithms", "aes-xts-128 aes-xts-256\n");
+	put("keys", line_user_type);
+	{
+		char path[256];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/keys", dir);
+		f = fopen(path, "a");
+		fputs(line_cpu, f);
+		fputs(line_revoked, f);
+		fclose(f);
+	}
+}
+
+static void remove_fake_kernel(void)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+	strcpy(dir, "/tmp/mktmectl-test-XXXXXX");
+}
+
+Test(platform, read, .init = fake_kernel, .fini = remove_fake_kernel)
+{
+	struct mktme_platform p;
+	json_object *o, *v;
+
+	cr_assert_eq(mktme_platform_read(dir, &p), 0);
+	cr_expect_eq(p.keyid_bits, 6);
+	cr_expect_eq(p.keyids_total, 63);
+	cr_expect_eq(p.keyids_in_use, 2);
+	cr_expect_str_eq(p.algorithms, "aes-xts-128 aes-xts-256");
+	o = mktme_platform_json(&p);
+	cr_assert(json_object_object_get_ex(o, "keyids_free", &v));
+	cr_expect_eq(json_object_get_int(v), 61);
+	cr_assert(json_object_object_get_ex(o, "algorithms", &v));
+	cr_expect_eq(json_object_array_length(v), 2);
+	json_object_put(o);
+}
+
+Test(platform, missing_and_garbage, .init = fake_kernel, .fini = remove_fake_kernel)
+{
+	struct mktme_platform p;
+
+	cr_expect_eq(mktme_platform_read("/nonexistent/mktme", &p), -ENOENT);
+	put("keyids_total", "lots\n");
+	cr_expect_eq(mktme_platform_read(dir, &p), -EINVAL);
+}
+
+Test(keys, read_all, .init = fake_kernel, .fini = remove_fake_kernel)
+{
+	struct mktme_key_info *keys;
+	char path[256];
+	json_object *o, *v;
+
+	snprintf(path, sizeof(path), "%s/keys", dir);
+	cr_assert_eq(mktme_keys_read(path, &keys), 2);
+	cr_expect_eq(keys[0].keyid, 5);
+	cr_expect_eq(keys[1].keyid, 7);
+	o = mktme_key_json(&keys[1]);
+	cr_assert(json_object_object_get_ex(o, "users", &v));
+	cr_expect_null(v, "a revoked key's users are null");
+	json_object_put(o);
+	free(keys);
+}
+
+Test(payload, valid_forms)
+{
+	char buf[MKTME_PAYLOAD_MAX];
+	const char *why = NULL;
+
+	cr_assert_eq(mktme_payload(buf, sizeof(buf), "cpu", "aes-xts-256",
+				   NULL, NULL, &why), 0);
+	cr_expect_str_eq(buf, "type=cpu algorithm=aes-xts-256");
+	cr_assert_eq(mktme_payload(buf, sizeof(buf), "no-encrypt",
+				   "aes-xts-128", NULL, NULL, &why), 0);
+	cr_assert_eq(mktme_payload(buf, sizeof(buf), "user", "aes-xts-128",
+				   K128, K128, &why), 0);
+	cr_expect_str_eq(buf, "type=user algorithm=aes-xts-128 key=" K128
+			 " tweak=" K128);
+	cr_assert_eq(mktme_payload(buf, sizeof(buf), "user", "aes-xts-256",
+				   K256, K256, &why), 0);
+}
+
+Test(payload, errors_name_the_problem)
+{
+	char buf[MKTME_PAYLOAD_MAX];
+	const char *why = NULL;
+
+	cr_expect_eq(mktme_payload(buf, sizeof(buf), "gpu", "aes-xts-128",
+				   NULL, NULL, &why), -EINVAL);
+	cr_expect(strstr(why, "--type"));
+	cr_expect_eq(mktme_payload(buf, sizeof(buf), "cpu", NULL, NULL, NULL,
+				   &why), -EINVAL);
+	cr_expect(strstr(why, "--algorithm"));
+	cr_expect_eq(mktme_payload(buf, sizeof(buf), "cpu", "aes-xts-128",
+				   K128, K128, &why), -EINVAL);
+	cr_expect_eq(mktme_payload(buf, sizeof(buf), "user", "aes-xts-256",
+				   K128, K128, &why), -EINVAL);
+	cr_expect(strstr(why, "64 hex digits"));
+	cr_expect_eq(mktme_payload(buf, sizeof(buf), "user", "aes-xts-128",
+				   "0011223344556677889900aabbccddeg", K128,
+				   &why), -EINVAL);
+	cr_expect_eq(mktme_payload(buf, 20, "cpu", "aes-xts-128", NULL, NULL,
+				   &why), -EINVAL);
+}
+
+/* The command line, run against the fake kernel */
+static int run(const char *args, char *out, size_t len)
+{
+	char cmd[512];
+	FILE *p;
+	size_t n;
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "MKTMECTL_SYSFS=%s MKTMECTL_PROC_KEYS=%s/keys "
+		 "%s %s 2>&1", dir, dir, getenv("MKTMECTL") ?: "build/tools/mktmectl",
+		 args);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	n = fread(out, 1, len - 1, p);
+	out[n] = 0;
+	status = pclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Test(cli, status_text_and_json, .init = fake_kernel, .fini = remove_fake_kernel)
+{
+	char out[4096];
+	json_object *o, *v;
+
+	cr_assert_eq(run("status", out, sizeof(out)), 0, "%s", out);
+	cr_expect(strstr(out, "6 KeyID bits, 63 KeyIDs: 2 in use, 61 free"), "%s", out);
+	cr_assert_eq(run("--json status", out, sizeof(out)), 0);
+	o = json_tokener_parse(out);
+	cr_assert_not_null(o, "%s", out);
+	cr_assert(json_object_object_get_ex(o, "keyids_in_use", &v));
+	cr_expect_eq(json_object_get_int(v), 2);
+	json_object_put(o);
+}
+
+Test(cli, keys_json, .init = fake_kernel, .fini = remove_fake_kernel)
+{
+	char out[4096];
+	json_object *o, *v;
+
+	cr_assert_eq(run("--json keys", out, sizeof(out)), 0, "%s", out);
+	o = json_tokener_parse(out);
+	cr_assert_not_null(o, "%s", out);
+	cr_assert_eq(json_object_array_length(o), 2);
+	cr_assert(json_object_object_get_ex(json_object_array_get_idx(o, 0),
+					    "description", &v));
+	cr_expect_str_eq(json_object_get_string(v), "guest-1");
+	json_object_put(o);
+	cr_assert_eq(run("keys", out, sizeof(out)), 0);
+	cr_expect(strstr(out, "revoked"), "%s", out);
+}
+
+Test(cli, usage_errors_exit_2, .init = fake_kernel, .fini = remove_fake_kernel)
+{
+	char out[4096];
+
+	cr_expect_eq(run("", out, sizeof(out)), 2);
+	cr_expect_eq(run("frobnicate", out, sizeof(out)), 2);
+	cr_expect(strstr(out, "unknown command 'frobnicate'"), "%s", out);
+	cr_expect_eq(run("k", out, sizeof(out)), 2);
+	cr_expect(strstr(out, "ambiguous"), "%s", out);
+	cr_expect_eq(run("stat", out, sizeof(out)), 0, "a unique prefix works");
+	cr_expect_eq(run("key add --type gpu --algorithm aes-xts-128 x", out,
+			 sizeof(out)), 2);
+	cr_expect(strstr(out, "--type must be"), "%s", out);
+	cr_expect_eq(run("key add --type user --algorithm aes-xts-128 x", out,
+			 sizeof(out)), 2);
+	cr_expect(strstr(out, "--key-file"), "%s", out);
+	cr_expect_eq(run("key revoke twelve", out, sizeof(out)), 2);
+	cr_expect_eq(run("--frob status", out, sizeof(out)), 2);
+}
+
+Test(cli, no_tme_mk_is_explained)
+{
+	char out[4096];
+
+	strcpy(dir, "/nonexistent");
+	cr_expect_eq(run("status", out, sizeof(out)), 1);
+	cr_expect(strstr(out, "no TME-MK support"), "%s", out);
+	strcpy(dir, "/tmp/mktmectl-test-XXXXXX");
+}
