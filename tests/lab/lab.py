@@ -8,6 +8,8 @@ with one JSON line, so that tests inside can use the emulator's monitor:
 
   {"qmp": {"execute": ..., "arguments": ...}}   -> the QMP reply
   {"hmp": "xp /2gx 0x1000"}                     -> {"return": "<text>"}
+  {"wakeup_after": SECONDS}                     -> QMP system_wakeup then
+                                                   (for suspend-to-RAM tests)
   {"physread": {"addr": PA, "len": N}}         -> {"return": HEX}
                                                    (QMP pmemsave)
   {"xts": {"key": HEX, "tweak": INT, "data": HEX, "decrypt": false}}
@@ -90,6 +92,11 @@ def serve_channel(conn, qmp, log):
             elif "hmp" in req:
                 reply = qmp.cmd({"execute": "human-monitor-command",
                                  "arguments": {"command-line": req["hmp"]}})
+            elif "wakeup_after" in req:
+                # The guest is about to suspend to RAM: wake it later
+                threading.Timer(float(req["wakeup_after"]), qmp.cmd,
+                                args=({"execute": "system_wakeup"},)).start()
+                reply = {"return": {}}
             elif "physread" in req:
                 reply = physread(qmp, req["physread"])
             elif "xts" in req:
@@ -132,7 +139,8 @@ def main():
     log = open(args.log, "w") if args.log else sys.stderr
     cmd = [args.qemu, "-accel", "tcg", "-cpu", args.cpu,
            "-smp", "%d,sockets=%d" % (args.sockets, args.sockets),
-           "-m", args.memory, "-machine", "pc", "-display", "none", "-nic", "none",
+           "-m", args.memory, "-machine", "pc",
+           "-global", "PIIX4_PM.disable_s3=0", "-display", "none", "-nic", "none",
            "-no-reboot", "-L", "/usr/share/seabios", "-L", "/usr/share/qemu",
            "-kernel", args.kernel, "-initrd", args.initrd,
            "-append", "console=ttyS0 panic=-1 oops=panic " + args.append,

@@ -358,6 +358,46 @@ static void test_hotplug(void)
 	tap_ok(wait_in_use(0), "keys released");
 }
 
+/*
+ * Suspend to RAM: the platform forgets every key (the emulator clears its
+ * tables on the wake-up reset); the kernel must program them again.
+ */
+static void test_resume(void)
+{
+	key_serial_t user, cpu;
+	int ku, kc, r;
+	char *states = read_file("/sys/power/state");
+
+	if (!states || !strstr(states, "mem")) {
+		tap_skip("no suspend to RAM", "KeyIDs restored on resume");
+		return;
+	}
+	user = add("resume-user", "type=user algorithm=aes-xts-256 key=" K256
+		   " tweak=" K256);
+	cpu = add("resume-cpu", "type=cpu algorithm=aes-xts-128");
+	ku = keyid_of(user);
+	kc = keyid_of(cpu);
+	/* S3, not s2idle: the platform must lose its keys */
+	write_file("/sys/power/mem_sleep", "deep");
+	r = lab_wakeup_after(3);
+	if (!r)
+		r = write_file("/sys/power/state", "mem");
+	if (!tap_ok(r == 0, "suspend to RAM (S3) and wake up (%s)", strerror(-r))) {
+		tap_diag("mem_sleep: %s", read_file("/sys/power/mem_sleep") ?: "-");
+		return;
+	}
+	tap_ok(emulator_has(ku, "set-key-direct", "aes-xts-256"),
+	       "resume: user KeyID %d is programmed again on every package", ku);
+	tap_ok(emulator_has(kc, "set-key-random", "aes-xts-128"),
+	       "resume: CPU KeyID %d gets a new CPU-generated key", kc);
+	tap_ok(dmesg_has("x86/mktme: restored 2 KeyIDs on resume") &&
+	       !dmesg_has("KeyIDs not restored"),
+	       "resume: the kernel reprogrammed both KeyIDs (dmesg)");
+	keyctl_invalidate(user);
+	keyctl_invalidate(cpu);
+	tap_ok(wait_in_use(0), "keys released after resume");
+}
+
 /* Re-emit the KUnit suite's results, run at boot */
 static void test_kunit(void)
 {
@@ -401,5 +441,6 @@ int main(void)
 	test_exhaustion();
 	test_injected_errors();
 	test_hotplug();
+	test_resume();
 	return tap_end();
 }

@@ -205,6 +205,17 @@ int lab_physread(uint64_t pa, void *buf, size_t len)
 	return r;
 }
 
+int lab_wakeup_after(double seconds)
+{
+	json_object *req = json_object_new_object(), *ret;
+
+	json_object_object_add(req, "wakeup_after",
+			       json_object_new_double(seconds));
+	ret = lab_request(req);
+	json_object_put(ret);
+	return ret ? 0 : -1;
+}
+
 int lab_xts(const uint8_t *key, size_t key_len, uint64_t tweak,
 	    const uint8_t *in, uint8_t *out, size_t len, bool decrypt)
 {

@@ -27,6 +27,7 @@ json_object *lab_qmp(const char *execute, json_object *args);
 json_object *lab_qmp_args(const char *execute, const char *args_json);
 char *lab_hmp(const char *cmdline);
 int lab_physread(uint64_t pa, void *buf, size_t len);
+int lab_wakeup_after(double seconds);
 int lab_xts(const uint8_t *key, size_t key_len, uint64_t tweak,
 	    const uint8_t *in, uint8_t *out, size_t len, bool decrypt);
 
