@@ -425,7 +425,7 @@ static void test_kunit(void)
 			tap_ok(false, "kunit: %s", p);
 		}
 	}
-	tap_ok(n == 5, "KUnit: all 5 mktme cases reported (%d)", n);
+	tap_ok(n == 6, "KUnit: all 6 mktme cases reported (%d)", n);
 }
 
 int main(void)
