@@ -139,7 +139,7 @@ def main():
     log = open(args.log, "w") if args.log else sys.stderr
     cmd = [args.qemu, "-accel", "tcg", "-cpu", args.cpu,
            "-smp", "%d,sockets=%d" % (args.sockets, args.sockets),
-           "-m", args.memory, "-machine", "pc",
+           "-m", args.memory, "-machine", "pc", "-vga", "none",
            "-global", "PIIX4_PM.disable_s3=0", "-display", "none", "-nic", "none",
            "-no-reboot", "-L", "/usr/share/seabios", "-L", "/usr/share/qemu",
            "-kernel", args.kernel, "-initrd", args.initrd,
