@@ -70,7 +70,7 @@ $(LAB)/%: tests/lab/guest/%.c $(LAB_GUEST_SRC) | deps
 
 $(LAB)/initramfs.cpio.gz: tests/lab/mkinitramfs.sh $(LAB)/mktme_lab.ko \
 		$(LAB)/conformance $(LAB)/demo $(LAB)/bench $(LAB)/keys $(LAB)/keybench \
-		$(LAB)/mktmectl tests/lab/guest/cli.sh
+		$(LAB)/mktmectl tests/lab/guest/cli.sh tests/lab/guest/demo-keys.sh
 	tests/lab/mkinitramfs.sh $@ $(filter-out tests/lab/mkinitramfs.sh,$^)
 
 lab: $(LAB)/initramfs.cpio.gz
@@ -102,7 +102,7 @@ test: qemu linux lab $(BUILD)/unit/test_lab $(BUILD)/unit/test_mktmectl \
 		$(BUILD)/tools/mktmectl
 	tests/run.sh
 
-demo: qemu lab
+demo: qemu linux lab
 	tests/lab/demo.sh
 
 bench: qemu lab

@@ -106,7 +106,7 @@ static int act_keys(int argc, char **argv)
 			json_object_array_add(a, mktme_key_json(&keys[i]));
 		print_json(a);
 	} else {
-		printf("%-10s %-6s %-11s %-12s %-6s %s\n", "SERIAL", "KEYID",
+		printf("%-10s %-6s %-11s %-12s %-7s %s\n", "SERIAL", "KEYID",
 		       "TYPE", "ALGORITHM", "USERS", "DESCRIPTION");
 		for (i = 0; i < n; i++) {
 			char users[24];
