@@ -497,35 +497,6 @@ static void test_sockets(void)
 	lab_free(pa1);
 }
 
-static bool key_table_has(json_object *info, int socket, int keyid,
-			  const char *command, const char *algorithm)
-{
-	json_object *pkgs, *pkg, *keys, *k, *v;
-	size_t i, j;
-
-	if (!json_object_object_get_ex(info, "packages", &pkgs))
-		return false;
-	for (i = 0; i < json_object_array_length(pkgs); i++) {
-		pkg = json_object_array_get_idx(pkgs, i);
-		json_object_object_get_ex(pkg, "socket", &v);
-		if (json_object_get_int(v) != socket)
-			continue;
-		json_object_object_get_ex(pkg, "keys", &keys);
-		for (j = 0; j < json_object_array_length(keys); j++) {
-			k = json_object_array_get_idx(keys, j);
-			json_object_object_get_ex(k, "keyid", &v);
-			if (json_object_get_int(v) != keyid)
-				continue;
-			json_object_object_get_ex(k, "command", &v);
-			if (strcmp(json_object_get_string(v), command))
-				return false;
-			json_object_object_get_ex(k, "algorithm", &v);
-			return !strcmp(json_object_get_string(v), algorithm);
-		}
-	}
-	return false;
-}
-
 static void test_monitor(void)
 {
 	json_object *info;
@@ -534,12 +505,12 @@ static void test_monitor(void)
 	program(0, 7, KEYID_SET_KEY_RANDOM, ENC_ALG_AES_XTS_256, NULL, NULL,
 		32);
 	info = lab_qmp("query-mktme", NULL);
-	tap_ok(info && key_table_has(info, 0, 7, "set-key-random",
+	tap_ok(info && lab_key_table_has(info, 0, 7, "set-key-random",
 				     "aes-xts-256") &&
-	       key_table_has(info, 0, 4, "no-encrypt", "aes-xts-256"),
+	       lab_key_table_has(info, 0, 4, "no-encrypt", "aes-xts-256"),
 	       "query-mktme shows package 0's KeyIDs 4 and 7 as programmed");
 	tap_ok(info && !strstr(json_object_to_json_string(info), "key\":\"") &&
-	       !key_table_has(info, 0, 8, "set-key-random", "aes-xts-256"),
+	       !lab_key_table_has(info, 0, 8, "set-key-random", "aes-xts-256"),
 	       "query-mktme lists no key bytes and no unprogrammed KeyID");
 	json_object_put(info);
 	text = lab_hmp("info mktme");

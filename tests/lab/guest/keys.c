@@ -122,30 +122,9 @@ static bool wait_in_use(long want)
 /* Is keyid programmed with command/algorithm on every package? */
 static bool emulator_has(int keyid, const char *command, const char *alg)
 {
-	json_object *info = lab_qmp("query-mktme", NULL), *pkgs, *v;
-	bool all = info != NULL;
-	size_t i, j;
+	json_object *info = lab_qmp("query-mktme", NULL);
+	bool all = lab_key_table_has(info, -1, keyid, command, alg);
 
-	if (!info || !json_object_object_get_ex(info, "packages", &pkgs))
-		return false;
-	for (i = 0; i < json_object_array_length(pkgs); i++) {
-		json_object *keys, *pkg = json_object_array_get_idx(pkgs, i);
-		bool found = false;
-
-		json_object_object_get_ex(pkg, "keys", &keys);
-		for (j = 0; j < json_object_array_length(keys); j++) {
-			json_object *k = json_object_array_get_idx(keys, j);
-
-			json_object_object_get_ex(k, "keyid", &v);
-			if (json_object_get_int(v) != keyid)
-				continue;
-			json_object_object_get_ex(k, "command", &v);
-			found = !strcmp(json_object_get_string(v), command);
-			json_object_object_get_ex(k, "algorithm", &v);
-			found = found && !strcmp(json_object_get_string(v), alg);
-		}
-		all = all && found;
-	}
 	json_object_put(info);
 	return all;
 }

@@ -187,22 +187,28 @@ static char *hex_encode(const uint8_t *in, size_t len)
 	return s;
 }
 
+/* A request whose reply is len bytes in hex; 0 or -1 */
+static int lab_request_hex(json_object *req, uint8_t *out, size_t len)
+{
+	json_object *ret = lab_request(req);
+	int r;
+
+	if (!ret)
+		return -1;
+	r = hex_decode(json_object_get_string(ret), out, len);
+	json_object_put(ret);
+	return r;
+}
+
 int lab_physread(uint64_t pa, void *buf, size_t len)
 {
 	json_object *req = json_object_new_object();
 	json_object *a = json_object_new_object();
-	json_object *ret;
-	int r;
 
 	json_object_object_add(a, "addr", json_object_new_uint64(pa));
 	json_object_object_add(a, "len", json_object_new_uint64(len));
 	json_object_object_add(req, "physread", a);
-	ret = lab_request(req);
-	if (!ret)
-		return -1;
-	r = hex_decode(json_object_get_string(ret), buf, len);
-	json_object_put(ret);
-	return r;
+	return lab_request_hex(req, buf, len);
 }
 
 int lab_wakeup_after(double seconds)
@@ -221,9 +227,7 @@ int lab_xts(const uint8_t *key, size_t key_len, uint64_t tweak,
 {
 	json_object *req = json_object_new_object();
 	json_object *a = json_object_new_object();
-	json_object *ret;
 	char *k = hex_encode(key, key_len), *d = hex_encode(in, len);
-	int r;
 
 	json_object_object_add(a, "key", json_object_new_string(k));
 	json_object_object_add(a, "tweak", json_object_new_uint64(tweak));
@@ -232,12 +236,50 @@ int lab_xts(const uint8_t *key, size_t key_len, uint64_t tweak,
 	json_object_object_add(req, "xts", a);
 	free(k);
 	free(d);
-	ret = lab_request(req);
-	if (!ret)
-		return -1;
-	r = hex_decode(json_object_get_string(ret), out, len);
-	json_object_put(ret);
-	return r;
+	return lab_request_hex(req, out, len);
+}
+
+static bool package_has_key(json_object *pkg, int keyid, const char *command,
+			    const char *algorithm)
+{
+	json_object *keys, *k, *v;
+	size_t j;
+
+	if (!json_object_object_get_ex(pkg, "keys", &keys))
+		return false;
+	for (j = 0; j < json_object_array_length(keys); j++) {
+		k = json_object_array_get_idx(keys, j);
+		json_object_object_get_ex(k, "keyid", &v);
+		if (json_object_get_int(v) != keyid)
+			continue;
+		json_object_object_get_ex(k, "command", &v);
+		if (strcmp(json_object_get_string(v), command))
+			return false;
+		json_object_object_get_ex(k, "algorithm", &v);
+		return !strcmp(json_object_get_string(v), algorithm);
+	}
+	return false;
+}
+
+bool lab_key_table_has(json_object *info, int socket, int keyid,
+		       const char *command, const char *algorithm)
+{
+	json_object *pkgs, *pkg, *v;
+	bool found = false;
+	size_t i;
+
+	if (!info || !json_object_object_get_ex(info, "packages", &pkgs))
+		return false;
+	for (i = 0; i < json_object_array_length(pkgs); i++) {
+		pkg = json_object_array_get_idx(pkgs, i);
+		json_object_object_get_ex(pkg, "socket", &v);
+		if (socket >= 0 && json_object_get_int(v) != socket)
+			continue;
+		if (!package_has_key(pkg, keyid, command, algorithm))
+			return false;
+		found = true;
+	}
+	return found;
 }
 
 /* Test driver */

@@ -28,6 +28,13 @@ json_object *lab_qmp_args(const char *execute, const char *args_json);
 char *lab_hmp(const char *cmdline);
 int lab_physread(uint64_t pa, void *buf, size_t len);
 int lab_wakeup_after(double seconds);
+
+/*
+ * In a query-mktme reply: is keyid programmed with command and algorithm
+ * on package socket, or on every package if socket is -1?
+ */
+bool lab_key_table_has(json_object *info, int socket, int keyid,
+		       const char *command, const char *algorithm);
 int lab_xts(const uint8_t *key, size_t key_len, uint64_t tweak,
 	    const uint8_t *in, uint8_t *out, size_t len, bool decrypt);
 
