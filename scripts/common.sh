@@ -126,6 +126,22 @@ tree_export() {
 	)
 }
 
+# cached_build KIND HASH READY BUILD_FN: print $CACHE/KIND/HASH, first
+# building it unless READY (a path inside it) exists: "BUILD_FN WORK OUT"
+# builds in the scratch directory WORK and puts its products in OUT, which
+# becomes the cache entry only once BUILD_FN has returned.
+cached_build() {
+	local out="$CACHE/$1/$2" work="$CACHE/work/$1-$2"
+	if ! [ -e "$out/$3" ]; then
+		rm -rf "$work" "$out.tmp"
+		mkdir -p "$out.tmp"
+		"$4" "$work" "$out.tmp"
+		mv "$out.tmp" "$out"
+		rm -rf "$work"
+	fi
+	echo "$out"
+}
+
 # apply_series DIR PATCHDIR: apply a series to an unpacked source
 apply_series() {
 	local p

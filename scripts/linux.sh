@@ -58,15 +58,8 @@ cmd_path() {
 	echo "$CACHE/linux/$(build_hash)"
 }
 
-cmd_build() {
-	local out work
-	out=$(cmd_path)
-	if [ -f "$out/bzImage" ]; then
-		echo "$out"
-		return 0
-	fi
-	work="$CACHE/work/linux-$(build_hash)"
-	rm -rf "$work"
+build_linux() {	# build_linux WORK OUT
+	local work=$1 out=$2
 	unpack_linux "$work"
 	apply_series "$work" "$PATCHES"
 	cmd_config "$work"
@@ -75,12 +68,11 @@ cmd_build() {
 		grep -E 'error|Error' "$work/build.log" | head -20 >&2
 		die "kernel build failed"
 	fi
-	rm -rf "$out.tmp"
-	mkdir -p "$out.tmp"
-	cp "$work/arch/x86/boot/bzImage" "$work/.config" "$work/System.map" "$out.tmp/"
-	mv "$out.tmp" "$out"
-	rm -rf "$work"
-	echo "$out"
+	cp "$work/arch/x86/boot/bzImage" "$work/.config" "$work/System.map" "$out/"
+}
+
+cmd_build() {
+	cached_build linux "$(build_hash)" bzImage build_linux
 }
 
 case "${1:-}" in

@@ -55,30 +55,23 @@ cmd_path() {
 	echo "$CACHE/qemu/$(build_hash)"
 }
 
-cmd_build() {
-	local prefix work
-	prefix=$(cmd_path)
-	if [ -x "$prefix/bin/qemu-system-x86_64" ]; then
-		echo "$prefix"
-		return 0
-	fi
-	work="$CACHE/work/qemu-$(build_hash)"
-	rm -rf "$work"
+build_qemu() {	# build_qemu WORK OUT
+	local work=$1 out=$2
 	unpack_qemu "$work/src"
 	apply_series "$work/src" "$PATCHES"
 	log "configuring QEMU in $work (log: $work/build/configure.log)"
-	configure_tree "$work/src" "$work/build" "$prefix.tmp"
+	configure_tree "$work/src" "$work/build" "$out"
 	log "building QEMU (log: $work/build/build.log)"
 	if ! make -C "$work/build" -j"$JOBS" qemu-system-x86_64 >"$work/build/build.log" 2>&1; then
 		tail -40 "$work/build/build.log" >&2
 		die "QEMU build failed"
 	fi
-	rm -rf "$prefix.tmp"
-	mkdir -p "$prefix.tmp/bin"
-	cp "$work/build/qemu-system-x86_64" "$prefix.tmp/bin/"
-	mv "$prefix.tmp" "$prefix"
-	rm -rf "$work"
-	echo "$prefix"
+	mkdir -p "$out/bin"
+	cp "$work/build/qemu-system-x86_64" "$out/bin/"
+}
+
+cmd_build() {
+	cached_build qemu "$(build_hash)" bin/qemu-system-x86_64 build_qemu
 }
 
 case "${1:-}" in
