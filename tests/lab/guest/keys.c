@@ -404,7 +404,7 @@ static void test_kunit(void)
 			tap_ok(false, "kunit: %s", p);
 		}
 	}
-	tap_ok(n == 6, "KUnit: all 6 mktme cases reported (%d)", n);
+	tap_ok(n == 8, "KUnit: all 8 mktme cases reported (%d)", n);
 }
 
 int main(void)
