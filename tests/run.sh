@@ -19,11 +19,11 @@ LOGS=build/test-logs
 mkdir -p "$LOGS"
 export QEMU KERNEL INITRD
 
-lab() {			# lab NAME TIMEOUT CPU SOCKETS PROG [KERNEL]
+lab() {			# lab NAME TIMEOUT CPU SOCKETS PROG [KERNEL [MEMORY [APPEND]]]
 	local console="$LOGS/$1.console"
 	tests/lab/lab.py --qemu "$QEMU" --kernel "${6:-$KERNEL}" --initrd "$INITRD" \
-		--timeout "$2" --cpu "$3" --sockets "$4" \
-		--append "lab.run=$5 quiet" --log "$console"
+		--timeout "$2" --cpu "$3" --sockets "$4" --memory "${7:-512M}" \
+		--append "lab.run=$5 quiet${8:+ $8}" --log "$console"
 	# Any lockdep, KASAN, BUG or WARNING report fails the suite
 	if grep -qE 'BUG:|WARNING:|possible circular locking|possible recursive locking|KASAN|Oops|Call Trace' "$console"; then
 		echo "not ok - $1: kernel splat in the console"
@@ -56,6 +56,13 @@ suite_kernel_keys_intel() {
 suite_kernel_keys_amd() {
 	lab kernel-keys-amd 600 "max,tme-mk=on" 1 keys "$LAB_KERNEL"
 }
+# Keyed memory.  /dev/ram0 (brd, 64 MiB) is the swap device of the memory
+# pressure test.  No MONITOR/MWAIT: TCG's MWAIT does not halt, and idle or
+# offline vCPUs spinning in it starve QEMU while the coherency checker is on.
+suite_kernel_keyed() {
+	lab kernel-keyed 900 "max,vendor=GenuineIntel,tme-mk=on,-monitor" 2 keyed \
+		"$LAB_KERNEL" 1024M "brd.rd_nr=1 brd.rd_size=65536"
+}
 suite_kernel_cli() {
 	lab kernel-cli 600 "max,vendor=GenuineIntel,tme-mk=on" 1 cli.sh "$LAB_KERNEL"
 }
@@ -63,7 +70,7 @@ suite_checkpatch() { tests/checkpatch.sh; }
 
 PY_TEST=/usr/bin/python3
 ALL="unit qemu_options conformance_intel conformance_amd conformance_absent
-kernel_keys_intel kernel_keys_amd kernel_cli checkpatch"
+kernel_keys_intel kernel_keys_amd kernel_keyed kernel_cli checkpatch"
 suites=${*:-$ALL}
 
 passed=0 failed=0 skipped=0
