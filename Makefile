@@ -70,7 +70,7 @@ $(LAB)/%: tests/lab/guest/%.c $(LAB_GUEST_SRC) | deps
 
 $(LAB)/initramfs.cpio.gz: tests/lab/mkinitramfs.sh $(LAB)/mktme_lab.ko \
 		$(LAB)/conformance $(LAB)/demo $(LAB)/bench $(LAB)/keys $(LAB)/keybench \
-		$(LAB)/keyed $(LAB)/mktmectl tests/lab/guest/cli.sh \
+		$(LAB)/keyed $(LAB)/keyedbench $(LAB)/mktmectl tests/lab/guest/cli.sh \
 		tests/lab/guest/demo-keys.sh
 	tests/lab/mkinitramfs.sh $@ $(filter-out tests/lab/mkinitramfs.sh,$^)
 
