@@ -542,17 +542,6 @@ static void test_injection(void)
 	       "inject: a malformed request still fails on its own error");
 }
 
-static uint64_t checker_count(const char *field)
-{
-	json_object *info = lab_qmp("query-mktme-checker", NULL), *v;
-	uint64_t n = UINT64_MAX;
-
-	if (info && json_object_object_get_ex(info, field, &v))
-		n = json_object_get_uint64(v);
-	json_object_put(info);
-	return n;
-}
-
 static void checker_on(void)
 {
 	json_object_put(lab_qmp_args("mktme-checker-set",
@@ -595,7 +584,7 @@ static void test_checker(void)
 		if (c->flush >= 0)
 			lab_clflush(pa, c->flush, 0, 0, PAGE);
 		lab_read(pa, c->read, 0, 0, buf, sizeof(buf));
-		n = checker_count("read-violations");
+		n = lab_checker_count("read-violations");
 		tap_ok(c->violation ? n >= 1 && n != UINT64_MAX : n == 0,
 		       "checker: %s (%llu violations)", c->what,
 		       (unsigned long long)n);
@@ -609,15 +598,15 @@ static void test_checker(void)
 		lab_mem(&m);
 	}
 	lab_read(pa, 0, 0, 0, buf, sizeof(buf));
-	tap_ok(checker_count("read-violations") == 0 &&
-	       checker_count("flushes") >= 1,
+	tap_ok(lab_checker_count("read-violations") == 0 &&
+	       lab_checker_count("flushes") >= 1,
 	       "checker: WBINVD flushes every alias");
 
 	json_object_put(lab_qmp_args("mktme-checker-set",
 				     "{\"enabled\":false,\"reset\":true}"));
 	lab_write(pa, 1, 0, 0, msg, sizeof(msg));
 	lab_read(pa, 0, 0, 0, buf, sizeof(buf));
-	tap_ok(checker_count("read-violations") == 0,
+	tap_ok(lab_checker_count("read-violations") == 0,
 	       "checker: off, nothing is counted");
 	lab_free(pa);
 }

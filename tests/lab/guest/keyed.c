@@ -114,18 +114,6 @@ static char *read_text(const char *path)
 	return buf;
 }
 
-static int write_text(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, strlen(s)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 /* A /proc/meminfo field in kB, -1 if absent */
 static long meminfo_kb(const char *name)
 {
@@ -391,7 +379,7 @@ static uint64_t pfn_of(const void *addr)
  */
 static void drain_lru(void)
 {
-	write_text("/proc/sys/vm/drop_caches", "5");
+	lab_write_file("/proc/sys/vm/drop_caches", "5");
 }
 
 /* Keys: /proc/keys "... DESC: keyid=N type=T algorithm=A users=U" */
@@ -501,17 +489,6 @@ static bool wait_in_use(long want)
 
 /* The emulator's alias-coherency checker */
 
-static uint64_t checker_count(const char *field)
-{
-	json_object *info = lab_qmp("query-mktme-checker", NULL), *v;
-	uint64_t n = UINT64_MAX;
-
-	if (info && json_object_object_get_ex(info, field, &v))
-		n = json_object_get_uint64(v);
-	json_object_put(info);
-	return n;
-}
-
 /* Set-up */
 
 static bool checker_set(bool on, bool reset)
@@ -604,8 +581,8 @@ static void test_checker_window(void)
 		return;
 	}
 	if (!checker_all) {
-		offline = access(cpu1, W_OK) == 0 && !write_text(cpu1, "0");
-		unproved = read_long(prove) == 1 && !write_text(prove, "0");
+		offline = access(cpu1, W_OK) == 0 && !lab_write_file(cpu1, "0");
+		unproved = read_long(prove) == 1 && !lab_write_file(prove, "0");
 		tap_diag("checker: switching on, CPU 1 %s, lockdep validation "
 			 "%s", offline ? "offline" : "online",
 			 unproved ? "paused" : "as it was");
@@ -643,8 +620,8 @@ off:
 		       "for the end)");
 out:
 	if (unproved)
-		write_text(prove, "1");
-	if (offline && write_text(cpu1, "1"))
+		lab_write_file(prove, "1");
+	if (offline && lab_write_file(cpu1, "1"))
 		tap_diag("CPU 1 does not come back online");
 	users_are(ukey, 1, "checker: users back to 1");
 }
@@ -1376,7 +1353,7 @@ static void test_thp(void)
 		return;
 	}
 	snprintf(old, sizeof(old), "%s", thp_mode(THP "enabled"));
-	write_text(THP "enabled", "always");
+	lab_write_file(THP "enabled", "always");
 
 	/* Control: the same shape unkeyed */
 	ctl = map_anon_aligned(len, len);
@@ -1405,7 +1382,7 @@ static void test_thp(void)
 	s = read_text(THP "khugepaged/scan_sleep_millisecs");
 	snprintf(old_sleep, sizeof(old_sleep), "%s", s ? s : "10000");
 	free(s);
-	write_text(THP "khugepaged/scan_sleep_millisecs", "100");
+	lab_write_file(THP "khugepaged/scan_sleep_millisecs", "100");
 	sleep(3);
 	vma_at(k, &v);
 	tap_ok(v.anon_huge == 0 && holds(k, PAGE, 25) &&
@@ -1415,8 +1392,8 @@ static void test_thp(void)
 	vma_at(ctl, &cv);
 	tap_diag("THP control after khugepaged: AnonHugePages %ld kB",
 		 cv.anon_huge);
-	write_text(THP "khugepaged/scan_sleep_millisecs", old_sleep);
-	write_text(THP "enabled", old);
+	lab_write_file(THP "khugepaged/scan_sleep_millisecs", old_sleep);
+	lab_write_file(THP "enabled", old);
 	unmap(ctl, len);
 	unmap(k, len);
 	users_are(ukey, 1, "THP: users back to 1");
@@ -1427,7 +1404,7 @@ static void test_thp(void)
 /* Unevictable: in kB, with every CPU's vmstat deltas folded in first */
 static long unevictable_kb(void)
 {
-	write_text("/proc/sys/vm/stat_refresh", "1");
+	lab_write_file("/proc/sys/vm/stat_refresh", "1");
 	return meminfo_kb("Unevictable");
 }
 
@@ -1455,7 +1432,7 @@ static void test_unevictable_compaction(void)
 	}
 	drain_lru();		/* to the LRU lists, and so to Unevictable */
 	if (compact)
-		write_text(COMPACT, "1");
+		lab_write_file(COMPACT, "1");
 	vma_at(k, &v);
 	for (int i = 0; i < 20; i++) {
 		grew = unevictable_kb() - before;
@@ -1556,7 +1533,7 @@ static void __attribute__((noreturn)) pressure_child(int wfd, long swapfree0)
 	long done = 0;
 	char verdict = 'L';
 
-	write_text("/proc/self/oom_score_adj", "1000");
+	lab_write_file("/proc/self/oom_score_adj", "1000");
 	while (done < limit) {
 		char *c = mmap(NULL, PRESSURE_CHUNK, RW, MAP_PRIVATE |
 			       MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -1598,7 +1575,7 @@ static void test_pressure(void)
 		    "swap: mkswap and swapon " RAMDISK " (%ld kB)",
 		    meminfo_kb("SwapTotal")))
 		return;
-	write_text("/proc/self/oom_score_adj", "-1000");
+	lab_write_file("/proc/self/oom_score_adj", "-1000");
 	k = map_keyed(len, ukey);
 	if (!k || pipe(pfd)) {
 		tap_ok(false, "pressure: key 1 MiB");
@@ -1655,15 +1632,15 @@ static void test_end(void)
 		tap_skip("keyed.checker=off", "checker: no write conflict");
 		goto keys;
 	}
-	violations = checker_count("read-violations");
-	conflicts = checker_count("write-conflicts");
+	violations = lab_checker_count("read-violations");
+	conflicts = lab_checker_count("write-conflicts");
 	if (!tap_ok(violations == 0,
 		    "checker: no read violation %s (query-mktme-checker "
 		    "read-violations %llu)", when,
 		    (unsigned long long)violations)) {
-		pa = checker_count("last-violation-address");
-		rk = checker_count("last-violation-read-keyid");
-		wk = checker_count("last-violation-write-keyid");
+		pa = lab_checker_count("last-violation-address");
+		rk = lab_checker_count("last-violation-read-keyid");
+		wk = lab_checker_count("last-violation-write-keyid");
 		tap_diag("last violation: PA %#llx read through KeyID %llu, "
 			 "written through KeyID %llu", pa, rk, wk);
 	}
@@ -1671,7 +1648,7 @@ static void test_end(void)
 	       "through two KeyIDs without a flush between: %llu)", when,
 	       (unsigned long long)conflicts);
 	tap_diag("checker: %llu flushes",
-		 (unsigned long long)checker_count("flushes"));
+		 (unsigned long long)lab_checker_count("flushes"));
 keys:
 	keyctl_invalidate(ukey);
 	keyctl_invalidate(ckey);

@@ -55,18 +55,6 @@ static long read_long(const char *path)
 	return s ? strtol(s, NULL, 10) : -1;
 }
 
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, strlen(s)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 static bool dmesg_has(const char *needle)
 {
 	static char buf[1 << 20];
@@ -322,15 +310,15 @@ static void test_hotplug(void)
 	user = add("user", "type=user algorithm=aes-xts-128 key=" K128
 		   " tweak=" K128);
 	keyid = keyid_of(user);
-	tap_ok(write_file("/sys/devices/system/cpu/cpu1/online", "0") == 0,
+	tap_ok(lab_write_file("/sys/devices/system/cpu/cpu1/online", "0") == 0,
 	       "offline the last CPU of package 1 with a user key: allowed");
-	tap_ok(write_file("/sys/devices/system/cpu/cpu1/online", "1") == 0 &&
+	tap_ok(lab_write_file("/sys/devices/system/cpu/cpu1/online", "1") == 0 &&
 	       dmesg_has("programmed 1 KeyIDs on package 1"),
 	       "online again: package 1 is programmed (dmesg)");
 	tap_ok(emulator_has(keyid, "set-key-direct", "aes-xts-128"),
 	       "the emulator has KeyID %d on both packages", keyid);
 	cpu = add("cpu", "type=cpu algorithm=aes-xts-128");
-	tap_ok(write_file("/sys/devices/system/cpu/cpu1/online", "0") == -EBUSY,
+	tap_ok(lab_write_file("/sys/devices/system/cpu/cpu1/online", "0") == -EBUSY,
 	       "offline refused while package 1 holds a CPU-generated key");
 	keyctl_invalidate(cpu);
 	keyctl_invalidate(user);
@@ -357,10 +345,10 @@ static void test_resume(void)
 	ku = keyid_of(user);
 	kc = keyid_of(cpu);
 	/* S3, not s2idle: the platform must lose its keys */
-	write_file("/sys/power/mem_sleep", "deep");
+	lab_write_file("/sys/power/mem_sleep", "deep");
 	r = lab_wakeup_after(3);
 	if (!r)
-		r = write_file("/sys/power/state", "mem");
+		r = lab_write_file("/sys/power/state", "mem");
 	if (!tap_ok(r == 0, "suspend to RAM (S3) and wake up (%s)", strerror(-r))) {
 		tap_diag("mem_sleep: %s", read_file("/sys/power/mem_sleep") ?: "-");
 		return;

@@ -407,3 +407,26 @@ int program(unsigned int cpu, uint16_t keyid, uint8_t cmd, uint32_t enc_alg,
 		return -1;
 	return p.status;
 }
+
+uint64_t lab_checker_count(const char *field)
+{
+	json_object *info = lab_qmp("query-mktme-checker", NULL), *v;
+	uint64_t n = UINT64_MAX;
+
+	if (info && json_object_object_get_ex(info, field, &v))
+		n = json_object_get_uint64(v);
+	json_object_put(info);
+	return n;
+}
+
+int lab_write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}

@@ -28,6 +28,11 @@ json_object *lab_qmp_args(const char *execute, const char *args_json);
 char *lab_hmp(const char *cmdline);
 int lab_physread(uint64_t pa, void *buf, size_t len);
 int lab_wakeup_after(double seconds);
+/* A counter of query-mktme-checker, UINT64_MAX if unavailable */
+uint64_t lab_checker_count(const char *field);
+
+/* Write @s to a sysfs/procfs file: 0 or -errno */
+int lab_write_file(const char *path, const char *s);
 
 /*
  * In a query-mktme reply: is keyid programmed with command and algorithm
