@@ -68,9 +68,26 @@ $(LAB)/%: tests/lab/guest/%.c $(LAB_GUEST_SRC) | deps
 	$(CC) $(CFLAGS_USER) -static -o $@ $< tests/lab/guest/lab.c \
 		-lkeyutils -ljson-c
 
+# The keyed-memory programs share keyed_lib.c
+KEYED_PROGS := keyed keyed_errors keyed_pages keyed_algs
+$(addprefix $(LAB)/,$(KEYED_PROGS)): $(LAB)/%: tests/lab/guest/%.c \
+		tests/lab/guest/keyed_lib.c tests/lab/guest/keyed_lib.h \
+		$(LAB_GUEST_SRC) | deps
+	@mkdir -p $(LAB)
+	$(CC) $(CFLAGS_USER) -static -o $@ $< tests/lab/guest/keyed_lib.c \
+		tests/lab/guest/lab.c -lkeyutils -ljson-c
+
+# The kernel series' kselftests, built with the lab kernel
+$(LAB)/encrypt_mprotect_test: linux
+	@mkdir -p $(LAB)
+	cp "$$(cat $(BUILD)/linux-dir)/encrypt_mprotect_test" $@
+
 $(LAB)/initramfs.cpio.gz: tests/lab/mkinitramfs.sh $(LAB)/mktme_lab.ko \
 		$(LAB)/conformance $(LAB)/demo $(LAB)/bench $(LAB)/keys $(LAB)/keybench \
-		$(LAB)/keyed $(LAB)/keyedbench $(LAB)/mktmectl tests/lab/guest/cli.sh \
+		$(addprefix $(LAB)/,$(KEYED_PROGS)) $(LAB)/keyedbench \
+		$(LAB)/hotpathbench $(LAB)/mktmectl \
+		$(LAB)/encrypt_mprotect_test tests/lab/guest/kselftests.sh \
+		tests/lab/guest/cli.sh \
 		tests/lab/guest/demo-keys.sh
 	tests/lab/mkinitramfs.sh $@ $(filter-out tests/lab/mkinitramfs.sh,$^)
 

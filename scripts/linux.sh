@@ -7,6 +7,7 @@
 #   linux.sh config DIR   write the lab kernel's .config for the tree DIR
 #   linux.sh build    build (or reuse) the lab kernel; prints its directory
 #   linux.sh path     prints the directory the current series builds to
+#   linux.sh selftests TREE OUT   build the series' kselftests of TREE
 #
 # The lab kernel is small: tinyconfig plus kvm/config (what the lab needs,
 # with lockdep, KASAN and KUnit).  Builds are cached in $CACHE/linux/<hash>,
@@ -15,7 +16,7 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-LINUX_RECIPE=1
+LINUX_RECIPE=2
 PATCHES=$TOP/kvm
 TREE=$TOP/build/linux
 
@@ -69,6 +70,14 @@ build_linux() {	# build_linux WORK OUT
 		die "kernel build failed"
 	fi
 	cp "$work/arch/x86/boot/bzImage" "$work/.config" "$work/System.map" "$out/"
+	# The series' kselftests, static, for the lab's initramfs
+	build_selftests "$work" "$out"
+}
+
+build_selftests() {	# build_selftests TREE OUT
+	gcc -static -O2 -Wall -Wextra -Werror -I "$1/tools/testing/selftests" \
+		-o "$2/encrypt_mprotect_test" \
+		"$1/tools/testing/selftests/mm/encrypt_mprotect_test.c"
 }
 
 cmd_build() {
@@ -81,5 +90,6 @@ export) cmd_export ;;
 config) cmd_config "${2:?usage: $0 config DIR}" ;;
 build) cmd_build ;;
 path) cmd_path ;;
-*) echo "usage: $0 tree|export|config DIR|build|path" >&2; exit 2 ;;
+selftests) build_selftests "${2:?usage: $0 selftests TREE OUT}" "${3:?}" ;;
+*) echo "usage: $0 tree|export|config DIR|build|path|selftests TREE OUT" >&2; exit 2 ;;
 esac

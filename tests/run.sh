@@ -60,8 +60,9 @@ suite_kernel_keys_amd() {
 # pressure test.  No MONITOR/MWAIT: TCG's MWAIT does not halt, and idle or
 # offline vCPUs spinning in it starve QEMU while the coherency checker is on.
 suite_kernel_keyed() {
-	lab kernel-keyed 900 "max,vendor=GenuineIntel,tme-mk=on,-monitor" 2 keyed \
-		"$LAB_KERNEL" 1024M "brd.rd_nr=1 brd.rd_size=65536"
+	lab kernel-keyed 1200 "max,vendor=GenuineIntel,tme-mk=on,-monitor" 2 \
+		keyed,keyed_errors,keyed_pages,keyed_algs,kselftests.sh \
+		"$LAB_KERNEL" 1024M "brd.rd_nr=1 brd.rd_size=65536 keyed.checker=off"
 }
 suite_kernel_cli() {
 	lab kernel-cli 600 "max,vendor=GenuineIntel,tme-mk=on" 1 cli.sh "$LAB_KERNEL"

@@ -179,7 +179,7 @@ def main():
     threading.Thread(target=serve_channel, args=(conns["lab"], qmp, log),
                      daemon=True).start()
 
-    tap, in_tap, ended = [], False, False
+    tap, in_tap, begun, ended = [], False, 0, 0
     timer = threading.Timer(max(1, deadline - time.monotonic()), proc.kill)
     timer.start()
     for raw in proc.stdout:
@@ -187,9 +187,9 @@ def main():
         log.write(line + "\n")
         log.flush()
         if line.startswith("@@TAP-BEGIN"):
-            in_tap = True
+            in_tap, begun = True, begun + 1
         elif line.startswith("@@TAP-END"):
-            in_tap, ended = False, True
+            in_tap, ended = False, ended + 1
         elif in_tap:
             tap.append(line)
             print(line, flush=True)
@@ -208,9 +208,11 @@ def main():
     if timed_out:
         print("not ok - lab: timed out after %d s" % args.timeout)
         return 2
-    if not ended:
+    # Each program run (lab.run=A,B,...) prints its own TAP stream
+    if not ended or ended != begun:
         print("not ok - lab: the guest ended without completing its TAP output"
-              " (QEMU exit %d)" % proc.returncode)
+              " (%d of %d streams complete, QEMU exit %d)"
+              % (ended, begun, proc.returncode))
         return 2
     return 1 if any(l.startswith("not ok") for l in tap) else 0
 

@@ -21,7 +21,9 @@
 static const char *line_cpu =
 	"1a2b3c4d I--Q---     1 perm 3f010000     0     0 mktme     guest-1: keyid=5 type=cpu algorithm=aes-xts-256 users=3\n";
 static const char *line_revoked =
-	"0000002a IR-Q---     1 perm 3f010000     0     0 mktme     old key: keyid=7 type=user algorithm=aes-xts-128\n";
+	"0000002a IR-Q---     1 perm 3f010000     0     0 mktme     old key: keyid=7 type=user algorithm=aes-xts-128 users=2 revoked\n";
+static const char *line_released =
+	"0000002b IR-Q---     1 perm 3f010000     0     0 mktme     older key: keyid=released type=cpu algorithm=aes-xts-256\n";
 static const char *line_user_type =
 	"00000010 I--Q---     1 perm 3f010000     0     0 user      note: 5\n";
 
@@ -39,15 +41,30 @@ Test(proc_keys, mktme_line)
 	cr_expect(!k.revoked);
 }
 
-Test(proc_keys, revoked_key_has_no_users)
+Test(proc_keys, revoked_key_keeps_its_keyid_while_held)
 {
 	struct mktme_key_info k;
 
 	cr_assert_eq(mktme_parse_proc_keys_line(line_revoked, &k), 1);
 	cr_expect(k.revoked);
+	cr_expect(!k.released);
 	cr_expect_str_eq(k.description, "old key");
 	cr_expect_eq(k.keyid, 7);
+	cr_expect_eq(k.users, 2);
+}
+
+Test(proc_keys, released_key_has_no_keyid)
+{
+	struct mktme_key_info k;
+
+	cr_assert_eq(mktme_parse_proc_keys_line(line_released, &k), 1);
+	cr_expect(k.revoked);
+	cr_expect(k.released);
+	cr_expect_str_eq(k.description, "older key");
+	cr_expect_eq(k.keyid, -1);
 	cr_expect_eq(k.users, -1);
+	cr_expect_str_eq(k.type, "cpu");
+	cr_expect_str_eq(k.algorithm, "aes-xts-256");
 }
 
 Test(proc_keys, other_types_and_garbage)
@@ -91,6 +108,7 @@ static void fake_kernel(void)
 		f = fopen(path, "a");
 		fputs(line_cpu, f);
 		fputs(line_revoked, f);
+		fputs(line_released, f);
 		fclose(f);
 	}
 }
@@ -138,12 +156,20 @@ Test(keys, read_all, .init = fake_kernel, .fini = remove_fake_kernel)
 	json_object *o, *v;
 
 	snprintf(path, sizeof(path), "%s/keys", dir);
-	cr_assert_eq(mktme_keys_read(path, &keys), 2);
+	cr_assert_eq(mktme_keys_read(path, &keys), 3);
 	cr_expect_eq(keys[0].keyid, 5);
 	cr_expect_eq(keys[1].keyid, 7);
 	o = mktme_key_json(&keys[1]);
+	cr_assert(json_object_object_get_ex(o, "state", &v));
+	cr_expect_str_eq(json_object_get_string(v), "revoked");
+	json_object_put(o);
+	o = mktme_key_json(&keys[2]);
 	cr_assert(json_object_object_get_ex(o, "users", &v));
-	cr_expect_null(v, "a revoked key's users are null");
+	cr_expect_null(v, "a released key's users are null");
+	cr_assert(json_object_object_get_ex(o, "keyid", &v));
+	cr_expect_null(v, "a released key's KeyID is null");
+	cr_assert(json_object_object_get_ex(o, "state", &v));
+	cr_expect_str_eq(json_object_get_string(v), "released");
 	json_object_put(o);
 	free(keys);
 }
@@ -231,13 +257,14 @@ Test(cli, keys_json, .init = fake_kernel, .fini = remove_fake_kernel)
 	cr_assert_eq(run("--json keys", out, sizeof(out)), 0, "%s", out);
 	o = json_tokener_parse(out);
 	cr_assert_not_null(o, "%s", out);
-	cr_assert_eq(json_object_array_length(o), 2);
+	cr_assert_eq(json_object_array_length(o), 3);
 	cr_assert(json_object_object_get_ex(json_object_array_get_idx(o, 0),
 					    "description", &v));
 	cr_expect_str_eq(json_object_get_string(v), "guest-1");
 	json_object_put(o);
 	cr_assert_eq(run("keys", out, sizeof(out)), 0);
 	cr_expect(strstr(out, "revoked"), "%s", out);
+	cr_expect(strstr(out, "released"), "%s", out);
 }
 
 Test(cli, usage_errors_exit_2, .init = fake_kernel, .fini = remove_fake_kernel)

@@ -66,7 +66,11 @@ int mktme_parse_proc_keys_line(const char *line, struct mktme_key_info *k)
 		return 0;
 	k->revoked = strchr(flags, 'R') != NULL;
 	desc = line + desc_at;
-	/* "NAME: keyid=N type=T algorithm=A [users=U]" */
+	/*
+	 * "NAME: keyid=N type=T algorithm=A users=U [revoked]", or once a
+	 * revoked key's KeyID is released "NAME: keyid=released type=T
+	 * algorithm=A"
+	 */
 	colon = strstr(desc, ": keyid=");
 	len = colon ? (size_t)(colon - desc) : strcspn(desc, "\n");
 	if (len >= sizeof(k->description))
@@ -74,6 +78,13 @@ int mktme_parse_proc_keys_line(const char *line, struct mktme_key_info *k)
 	memcpy(k->description, desc, len);
 	if (!colon)
 		return 1;	/* not instantiated yet */
+	if (!strncmp(colon, ": keyid=released ", strlen(": keyid=released "))) {
+		k->released = true;
+		if (sscanf(colon, ": keyid=released type=%15s algorithm=%15s",
+			   k->type, k->algorithm) != 2)
+			return -EINVAL;
+		return 1;
+	}
 	if (sscanf(colon, ": keyid=%d type=%15s algorithm=%15s", &k->keyid,
 		   k->type, k->algorithm) != 3)
 		return -EINVAL;
@@ -196,6 +207,11 @@ json_object *mktme_platform_json(const struct mktme_platform *p)
 	return o;
 }
 
+const char *mktme_key_state(const struct mktme_key_info *k)
+{
+	return k->released ? "released" : k->revoked ? "revoked" : "active";
+}
+
 json_object *mktme_key_json(const struct mktme_key_info *k)
 {
 	json_object *o = json_object_new_object();
@@ -211,5 +227,6 @@ json_object *mktme_key_json(const struct mktme_key_info *k)
 	json_object_object_add(o, "users", k->users >= 0 ?
 			       json_object_new_int64(k->users) : NULL);
 	json_object_object_add(o, "revoked", json_object_new_boolean(k->revoked));
+	json_object_object_add(o, "state", json_object_new_string(mktme_key_state(k)));
 	return o;
 }

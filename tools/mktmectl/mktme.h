@@ -28,7 +28,8 @@ struct mktme_key_info {
 	int keyid;
 	char type[16];
 	char algorithm[16];
-	long users;		/* -1 when the kernel shows none (revoked) */
+	long users;		/* references on the KeyID; -1 once released */
+	bool released;		/* revoked, and its KeyID released */
 };
 
 /* Read DIR (normally MKTME_SYSFS); 0 or -errno (-ENOENT: no TME-MK) */
@@ -53,6 +54,8 @@ int mktme_payload(char *buf, size_t len, const char *type,
 		  const char *tweak_hex, const char **why);
 
 json_object *mktme_platform_json(const struct mktme_platform *p);
+/* "active", "revoked" (its KeyID still in use) or "released" */
+const char *mktme_key_state(const struct mktme_key_info *k);
 json_object *mktme_key_json(const struct mktme_key_info *k);
 
 #endif

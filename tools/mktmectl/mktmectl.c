@@ -106,18 +106,20 @@ static int act_keys(int argc, char **argv)
 			json_object_array_add(a, mktme_key_json(&keys[i]));
 		print_json(a);
 	} else {
-		printf("%-10s %-6s %-11s %-12s %-7s %s\n", "SERIAL", "KEYID",
-		       "TYPE", "ALGORITHM", "USERS", "DESCRIPTION");
+		printf("%-10s %-6s %-11s %-12s %-5s %-8s %s\n", "SERIAL",
+		       "KEYID", "TYPE", "ALGORITHM", "USERS", "STATE",
+		       "DESCRIPTION");
 		for (i = 0; i < n; i++) {
-			char users[24];
+			char keyid[16] = "-", users[24] = "-";
 
-			if (keys[i].revoked)
-				snprintf(users, sizeof(users), "revoked");
-			else
+			if (keys[i].keyid >= 0)
+				snprintf(keyid, sizeof(keyid), "%d", keys[i].keyid);
+			if (keys[i].users >= 0)
 				snprintf(users, sizeof(users), "%ld", keys[i].users);
-			printf("%-10u %-6d %-11s %-12s %-7s %s\n", keys[i].serial,
-			       keys[i].keyid, keys[i].type, keys[i].algorithm,
-			       users, keys[i].description);
+			printf("%-10u %-6s %-11s %-12s %-5s %-8s %s\n",
+			       keys[i].serial, keyid, keys[i].type,
+			       keys[i].algorithm, users,
+			       mktme_key_state(&keys[i]), keys[i].description);
 		}
 	}
 	free(keys);

@@ -32,8 +32,8 @@ echo "00112233445566778899aabbccddeeff ffeeddccbbaa99887766554433221100" >/tmp/k
 run mktmectl --json key add --type user --algorithm aes-xts-128 --key-file /tmp/keyfile guest-b
 ok "key add --type user --key-file, JSON" has '"serial"'
 run mktmectl keys
-ok "keys: guest-a, cpu, aes-xts-256, 1 user" grep -qE "^$a +[0-9]+ +cpu +aes-xts-256 +1 +guest-a" /tmp/cli.last
-ok "keys: guest-b, user, aes-xts-128" grep -qE " user +aes-xts-128 +1 +guest-b" /tmp/cli.last
+ok "keys: guest-a, cpu, aes-xts-256, 1 user" grep -qE "^$a +[0-9]+ +cpu +aes-xts-256 +1 +active +guest-a" /tmp/cli.last
+ok "keys: guest-b, user, aes-xts-128" grep -qE " user +aes-xts-128 +1 +active +guest-b" /tmp/cli.last
 run mktmectl --json keys
 ok "keys --json: KeyID and users of each key" has '"users": 1'
 ok "the key file's bytes appear nowhere" sh -c '! grep -rq 00112233445566778899 /proc/keys /tmp/cli.last'
@@ -42,7 +42,8 @@ ok "status: 2 in use" has "2 in use, 61 free"
 run mktmectl key revoke "$a"
 ok "key revoke" rc_is 0
 run mktmectl keys
-ok "keys: a revoked key shows as revoked" has "revoked"
+ok "keys: a revoked key shows as revoked or, once its KeyID is free, released" \
+	grep -qE "^$a +- +cpu +aes-xts-256 +- +released +guest-a|^$a +[0-9]+ +cpu +aes-xts-256 +[0-9]+ +revoked +guest-a" /tmp/cli.last
 mkdir -p /etc
 echo "operator:x:1000:1000::/tmp:/bin/sh" >>/etc/passwd
 echo "operator:x:1000:" >>/etc/group

@@ -53,7 +53,7 @@ static double run(key_serial_t key, bool keyed)
 	t0 = now_s();
 	if (keyed)
 		r = syscall(NR_ENCRYPT_MPROTECT, p, SIZE,
-			    PROT_READ | PROT_WRITE, key);
+			    PROT_READ | PROT_WRITE, key, 0);
 	else
 		r = mprotect((void *)p, SIZE, PROT_READ | PROT_WRITE);
 	if (r) {

@@ -242,9 +242,9 @@ static void test_unprivileged(void)
 
 static void test_exhaustion(void)
 {
-	key_serial_t *keys = calloc(nr_keyids + 1, sizeof(*keys));
+	key_serial_t *keys = calloc(nr_keyids + 1, sizeof(*keys)), k;
 	int n = 0, reused;
-	char *s;
+	char *s, *line;
 
 	while (n <= nr_keyids) {
 		char desc[32];
@@ -264,14 +264,127 @@ static void test_exhaustion(void)
 	tap_ok(s && strstr(s, "mktme 63"), "misc.current has mktme 63");
 	reused = keyid_of(keys[10]);
 	keyctl_revoke(keys[10]);
-	tap_ok(wait_in_use(nr_keyids - 1), "revoke releases one KeyID");
-	keys[10] = add("again", "type=cpu algorithm=aes-xts-256");
-	tap_ok(keys[10] > 0 && reused > 0 && keyid_of(keys[10]) == reused,
-	       "the released KeyID is reused (%d)", reused);
+	/* At once: the KeyID is on its way back, and add_key() waits for it */
+	errno = 0;
+	k = add("again", "type=cpu algorithm=aes-xts-256");
+	tap_ok(k > 0 && reused > 0 && keyid_of(k) == reused,
+	       "at capacity, add_key() right after a revoke gets the KeyID "
+	       "being released (%d, %s)", reused, k > 0 ? "ok" : strerror(errno));
+	line = proc_keys_line(keys[10]);
+	tap_ok(line && strstr(line, ": keyid=released ") &&
+	       !strstr(line, " users="),
+	       "/proc/keys: the revoked key says keyid=released, not the "
+	       "KeyID another key now has");
+	if (line && !strstr(line, "keyid=released"))
+		tap_diag("%s", line);
+	keyctl_invalidate(keys[10]);
+	keys[10] = k;
 	for (int i = 0; i < n; i++)
 		keyctl_invalidate(keys[i]);
 	tap_ok(wait_in_use(0), "invalidated keys release their KeyIDs");
 	free(keys);
+}
+
+/*
+ * The misc cgroup as a scheduler reads it on cgroup v2 (Kubernetes node
+ * feature discovery, KubeVirt): misc.capacity and misc.current at the root
+ * of the cgroup2 mount, which appear once "+misc" is in the root's
+ * cgroup.subtree_control, and misc.max / misc.events in a child group.
+ */
+static bool cg_write(const char *dir, const char *file, const char *s)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	return lab_write_file(path, s) == 0;
+}
+
+static char *cg_read(const char *dir, const char *file)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	return read_file(path);
+}
+
+static void test_cgroup2(void)
+{
+	const char *root = "/tmp/cgroup2", *guests = "/tmp/cgroup2/guests";
+	key_serial_t k1;
+	char procs[16], *s;
+	int status, fds[2];
+	pid_t pid;
+
+	/* The misc controller leaves the v1 hierarchy of test_enumeration() */
+	tap_ok(umount(MISC_CG) == 0, "cgroup v1: the misc hierarchy unmounted");
+	mkdir(root, 0755);
+	if (!tap_ok(mount("cgroup2", root, "cgroup2", 0, NULL) == 0,
+		    "cgroup v2: mounted"))
+		return;
+	/* An unmounted v1 hierarchy goes away, and frees misc, after RCU */
+	for (int i = 0; i < 500; i++) {
+		s = cg_read(root, "cgroup.controllers");
+		if (s && strstr(s, "misc"))
+			break;
+		usleep(10000);
+	}
+	tap_ok(s && strstr(s, "misc"), "cgroup v2: the root offers misc");
+	tap_ok(cg_write(root, "cgroup.subtree_control", "+misc"),
+	       "cgroup v2: +misc in the root's cgroup.subtree_control");
+	s = cg_read(root, "misc.capacity");
+	tap_ok(s && strstr(s, "mktme 63"), "cgroup v2: root misc.capacity has "
+	       "mktme 63 (%s)", s ? "read" : strerror(errno));
+	s = cg_read(root, "misc.current");
+	tap_ok(s && strstr(s, "mktme 0"), "cgroup v2: root misc.current has "
+	       "mktme 0");
+
+	mkdir(guests, 0755);
+	tap_ok(cg_write(guests, "misc.max", "mktme 1"),
+	       "cgroup v2: a child group \"guests\" with misc.max mktme 1");
+	if (pipe(fds))
+		return;
+	pid = fork();
+	if (pid == 0) {
+		char c;
+
+		/* Wait until the parent has moved us, then take two keys */
+		close(fds[1]);
+		if (read(fds[0], &c, 1) != 1)
+			_exit(3);
+		if (add("cg-1", "type=no-encrypt algorithm=aes-xts-128") < 0)
+			_exit(1);
+		errno = 0;
+		if (add("cg-2", "type=no-encrypt algorithm=aes-xts-128") >= 0)
+			_exit(2);
+		_exit(errno == ENOKEY ? 0 : 4);
+	}
+	close(fds[0]);
+	snprintf(procs, sizeof(procs), "%d", pid);
+	tap_ok(cg_write(guests, "cgroup.procs", procs), "cgroup v2: a process "
+	       "moved into \"guests\"");
+	if (write(fds[1], "x", 1) != 1)
+		tap_diag("could not start the child");
+	close(fds[1]);
+	waitpid(pid, &status, 0);
+	tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	       "cgroup v2: in \"guests\", a first key is charged and a second "
+	       "gets ENOKEY (exit %d)", WEXITSTATUS(status));
+	s = cg_read(guests, "misc.events");
+	tap_ok(s && strstr(s, "mktme.max 1"),
+	       "cgroup v2: guests misc.events counts mktme.max 1");
+	/* The key was in the child's process keyring: it went with it */
+	tap_ok(wait_in_use(0), "cgroup v2: the child's key released with it");
+	s = cg_read(guests, "misc.current");
+	tap_ok(s && strstr(s, "mktme 0"), "cgroup v2: guests misc.current "
+	       "back to mktme 0 once the KeyID is released");
+	k1 = add("cg-root", "type=no-encrypt algorithm=aes-xts-128");
+	s = cg_read(root, "misc.current");
+	tap_ok(k1 > 0 && s && strstr(s, "mktme 1"),
+	       "cgroup v2: root misc.current counts a key of the root group");
+	keyctl_invalidate(k1);
+	wait_in_use(0);
+	rmdir(guests);
+	umount(root);
 }
 
 static void test_injected_errors(void)
@@ -298,9 +411,15 @@ static void test_injected_errors(void)
 	       "dmesg names the PCONFIG failure");
 }
 
+/*
+ * Every package must be able to program and clear every KeyID: the last
+ * CPU of a package stays online while any KeyID is in use, and no KeyID is
+ * allocated while a package has no online CPU.
+ */
 static void test_hotplug(void)
 {
-	key_serial_t user, cpu;
+	const char *cpu1 = "/sys/devices/system/cpu/cpu1/online";
+	key_serial_t user, k;
 	int keyid;
 
 	if (sysconf(_SC_NPROCESSORS_CONF) < 2) {
@@ -309,19 +428,28 @@ static void test_hotplug(void)
 	}
 	user = add("user", "type=user algorithm=aes-xts-128 key=" K128
 		   " tweak=" K128);
-	keyid = keyid_of(user);
-	tap_ok(lab_write_file("/sys/devices/system/cpu/cpu1/online", "0") == 0,
-	       "offline the last CPU of package 1 with a user key: allowed");
-	tap_ok(lab_write_file("/sys/devices/system/cpu/cpu1/online", "1") == 0 &&
-	       dmesg_has("programmed 1 KeyIDs on package 1"),
-	       "online again: package 1 is programmed (dmesg)");
-	tap_ok(emulator_has(keyid, "set-key-direct", "aes-xts-128"),
-	       "the emulator has KeyID %d on both packages", keyid);
-	cpu = add("cpu", "type=cpu algorithm=aes-xts-128");
-	tap_ok(lab_write_file("/sys/devices/system/cpu/cpu1/online", "0") == -EBUSY,
-	       "offline refused while package 1 holds a CPU-generated key");
-	keyctl_invalidate(cpu);
+	tap_ok(user > 0 && lab_write_file(cpu1, "0") == -EBUSY &&
+	       dmesg_has("KeyIDs are in use: refusing to offline it"),
+	       "offline the last CPU of package 1 while a user key is in use: "
+	       "EBUSY (dmesg says why)");
 	keyctl_invalidate(user);
+	tap_ok(wait_in_use(0), "the key is released");
+	tap_ok(lab_write_file(cpu1, "0") == 0,
+	       "with no KeyID in use, the last CPU of package 1 goes offline");
+	errno = 0;
+	k = add("no-package", "type=no-encrypt algorithm=aes-xts-128");
+	tap_ok(k < 0 && errno == EBUSY &&
+	       dmesg_has("a package has no online CPU to program KeyIDs with"),
+	       "add_key while package 1 has no online CPU: EBUSY (dmesg says "
+	       "why)");
+	tap_ok(read_long(SYSFS "keyids_in_use") == 0, "nothing allocated");
+	tap_ok(lab_write_file(cpu1, "1") == 0, "CPU 1 online again");
+	k = add("both-packages", "type=user algorithm=aes-xts-128 key=" K128
+		" tweak=" K128);
+	keyid = keyid_of(k);
+	tap_ok(k > 0 && emulator_has(keyid, "set-key-direct", "aes-xts-128"),
+	       "then a key is programmed on both packages (KeyID %d)", keyid);
+	keyctl_invalidate(k);
 	tap_ok(wait_in_use(0), "keys released");
 }
 
@@ -359,7 +487,12 @@ static void test_resume(void)
 	       "resume: CPU KeyID %d gets a new CPU-generated key", kc);
 	tap_ok(dmesg_has("x86/mktme: restored 2 KeyIDs on resume") &&
 	       !dmesg_has("KeyIDs not restored"),
-	       "resume: the kernel reprogrammed both KeyIDs (dmesg)");
+	       "resume: the kernel reprogrammed both KeyIDs on the boot "
+	       "package (dmesg)");
+	if (sysconf(_SC_NPROCESSORS_CONF) > 1)
+		tap_ok(dmesg_has("x86/mktme: programmed 2 KeyIDs on package 1"),
+		       "resume: and on package 1 when its CPU came back online "
+		       "(dmesg)");
 	keyctl_invalidate(user);
 	keyctl_invalidate(cpu);
 	tap_ok(wait_in_use(0), "keys released after resume");
@@ -392,7 +525,7 @@ static void test_kunit(void)
 			tap_ok(false, "kunit: %s", p);
 		}
 	}
-	tap_ok(n == 8, "KUnit: all 8 mktme cases reported (%d)", n);
+	tap_ok(n == 10, "KUnit: all 10 mktme cases reported (%d)", n);
 }
 
 int main(void)
@@ -406,6 +539,7 @@ int main(void)
 	test_payloads();
 	test_unprivileged();
 	test_exhaustion();
+	test_cgroup2();
 	test_injected_errors();
 	test_hotplug();
 	test_resume();
