@@ -77,16 +77,26 @@ $(addprefix $(LAB)/,$(KEYED_PROGS)): $(LAB)/%: tests/lab/guest/%.c \
 	$(CC) $(CFLAGS_USER) -static -o $@ $< tests/lab/guest/keyed_lib.c \
 		tests/lab/guest/lab.c -lkeyutils -ljson-c
 
-# The kernel series' kselftests, built with the lab kernel
-$(LAB)/encrypt_mprotect_test: linux
+# The KVM programs share a minimal VMM
+KVM_PROGS := kvm_keyed kvmfaultbench
+$(addprefix $(LAB)/,$(KVM_PROGS)): $(LAB)/%: tests/lab/guest/%.c \
+		tests/lab/guest/kvm_lab.c tests/lab/guest/kvm_lab.h \
+		$(LAB_GUEST_SRC) | deps
 	@mkdir -p $(LAB)
-	cp "$$(cat $(BUILD)/linux-dir)/encrypt_mprotect_test" $@
+	$(CC) $(CFLAGS_USER) -static -o $@ $< tests/lab/guest/kvm_lab.c \
+		tests/lab/guest/lab.c -lkeyutils -ljson-c
+
+# The kernel series' kselftests, built with the lab kernel
+KSELFTESTS := encrypt_mprotect_test mktme_test
+$(addprefix $(LAB)/,$(KSELFTESTS)): linux
+	@mkdir -p $(LAB)
+	cp "$$(cat $(BUILD)/linux-dir)/$(@F)" $@
 
 $(LAB)/initramfs.cpio.gz: tests/lab/mkinitramfs.sh $(LAB)/mktme_lab.ko \
 		$(LAB)/conformance $(LAB)/demo $(LAB)/bench $(LAB)/keys $(LAB)/keybench \
 		$(addprefix $(LAB)/,$(KEYED_PROGS)) $(LAB)/keyedbench \
-		$(LAB)/hotpathbench $(LAB)/mktmectl \
-		$(LAB)/encrypt_mprotect_test tests/lab/guest/kselftests.sh \
+		$(LAB)/hotpathbench $(addprefix $(LAB)/,$(KVM_PROGS)) $(LAB)/mktmectl \
+		$(addprefix $(LAB)/,$(KSELFTESTS)) tests/lab/guest/kselftests.sh \
 		tests/lab/guest/cli.sh \
 		tests/lab/guest/demo-keys.sh
 	tests/lab/mkinitramfs.sh $@ $(filter-out tests/lab/mkinitramfs.sh,$^)
@@ -101,7 +111,7 @@ $(BUILD)/unit/test_lab: tests/unit/test_lab.c $(LAB_GUEST_SRC) | deps
 
 # mktmectl: for this machine, and static for the lab's initramfs
 MKTMECTL_SRC := tools/mktmectl/mktmectl.c tools/mktmectl/mktme.c \
-	tools/mktmectl/mktme.h
+	tools/mktmectl/mktme.h tools/mktmectl/holders.c tools/mktmectl/holders.h
 $(BUILD)/tools/mktmectl: $(MKTMECTL_SRC) | deps
 	@mkdir -p $(BUILD)/tools
 	$(CC) -std=c11 $(CFLAGS_USER) $(SANITIZE) -o $@ $(filter %.c,$^) \
@@ -115,8 +125,14 @@ $(BUILD)/unit/test_mktmectl: tests/unit/test_mktmectl.c tools/mktmectl/mktme.c \
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(CFLAGS_USER) $(SANITIZE) -o $@ $(filter %.c,$^) \
 		-lcriterion -ljson-c
+$(BUILD)/unit/test_holders: tests/unit/test_holders.c tools/mktmectl/holders.c \
+		tools/mktmectl/holders.h | deps
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(CFLAGS_USER) $(SANITIZE) -o $@ $(filter %.c,$^) \
+		-lcriterion -ljson-c
 
 test: qemu linux lab $(BUILD)/unit/test_lab $(BUILD)/unit/test_mktmectl \
+		$(BUILD)/unit/test_holders \
 		$(BUILD)/tools/mktmectl
 	tests/run.sh
 

@@ -75,9 +75,16 @@ build_linux() {	# build_linux WORK OUT
 }
 
 build_selftests() {	# build_selftests TREE OUT
+	local kvm
+	kvm="$(cd "$1" && pwd)/tools/testing/selftests/kvm"
+
 	gcc -static -O2 -Wall -Wextra -Werror -I "$1/tools/testing/selftests" \
 		-o "$2/encrypt_mprotect_test" \
 		"$1/tools/testing/selftests/mm/encrypt_mprotect_test.c"
+	# The KVM selftest with its library, against the tree's own headers
+	make -C "$1" -s headers >&2
+	make -C "$kvm" -s -j"$JOBS" LDFLAGS=-static "$kvm/x86_64/mktme_test" >&2
+	cp "$kvm/x86_64/mktme_test" "$2/"
 }
 
 cmd_build() {

@@ -36,7 +36,7 @@ LAB_KERNEL="$(cat build/linux-dir)/bzImage"
 
 suite_unit() {
 	local t
-	for t in test_lab test_mktmectl; do
+	for t in test_lab test_mktmectl test_holders; do
 		ASAN_OPTIONS=detect_leaks=1 MKTMECTL=build/tools/mktmectl \
 			"build/unit/$t" --tap="$LOGS/$t.criterion" >/dev/null 2>&1
 		cat "$LOGS/$t.criterion"
@@ -64,6 +64,12 @@ suite_kernel_keyed() {
 		keyed,keyed_errors,keyed_pages,keyed_algs,kselftests.sh \
 		"$LAB_KERNEL" 1024M "brd.rd_nr=1 brd.rd_size=65536 keyed.checker=off"
 }
+# KVM guests bound to a key: kvm-amd on the emulated AMD model (SVM, NPT),
+# its guests nested; the lab's checks and the KVM selftest
+suite_kernel_kvm() {
+	lab kernel-kvm 900 "max,tme-mk=on" 1 kvm_keyed,kselftests.sh \
+		"$LAB_KERNEL" 1024M "kselftests=mktme_test kvm.checker=off"
+}
 suite_kernel_cli() {
 	lab kernel-cli 600 "max,vendor=GenuineIntel,tme-mk=on" 1 cli.sh "$LAB_KERNEL"
 }
@@ -71,7 +77,7 @@ suite_checkpatch() { tests/checkpatch.sh; }
 
 PY_TEST=/usr/bin/python3
 ALL="unit qemu_options conformance_intel conformance_amd conformance_absent
-kernel_keys_intel kernel_keys_amd kernel_keyed kernel_cli checkpatch"
+kernel_keys_intel kernel_keys_amd kernel_keyed kernel_kvm kernel_cli checkpatch"
 suites=${*:-$ALL}
 
 passed=0 failed=0 skipped=0

@@ -125,6 +125,10 @@ def main():
     ap.add_argument("--log", help="console log file (default: stderr)")
     ap.add_argument("--console", action="store_true",
                     help="echo the whole guest console, not only TAP")
+    ap.add_argument("--icount", type=int, metavar="SHIFT",
+                    help="count instructions (-icount shift=SHIFT): the "
+                    "guest's clocks then measure instructions, whatever "
+                    "else the host is doing (one vCPU thread)")
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="mktme-lab-")
@@ -151,6 +155,8 @@ def main():
            "-chardev", "socket,id=lab,path=" + paths["lab"], "-serial", "chardev:lab",
            "-chardev", "socket,id=qmp,path=" + paths["qmp"],
            "-mon", "chardev=qmp,mode=control"]
+    if args.icount is not None:
+        cmd += ["-icount", "shift=%d,sleep=off" % args.icount]
     if args.sockets > 1:
         # One NUMA node per socket: each package's memory controller owns
         # its node's RAM, and encrypts it with its own key table.
@@ -180,6 +186,7 @@ def main():
                      daemon=True).start()
 
     tap, in_tap, begun, ended = [], False, 0, 0
+    plans, ran = [], []         # per TAP stream: its plan, its results
     timer = threading.Timer(max(1, deadline - time.monotonic()), proc.kill)
     timer.start()
     for raw in proc.stdout:
@@ -188,11 +195,17 @@ def main():
         log.flush()
         if line.startswith("@@TAP-BEGIN"):
             in_tap, begun = True, begun + 1
+            plans.append(None)
+            ran.append(0)
         elif line.startswith("@@TAP-END"):
             in_tap, ended = False, ended + 1
         elif in_tap:
             tap.append(line)
             print(line, flush=True)
+            if line.startswith("1.."):
+                plans[-1] = int(line[3:].split()[0] or 0)
+            elif line.startswith("ok") or line.startswith("not ok"):
+                ran[-1] += 1
         elif args.console:
             print(line, flush=True)
     proc.wait()
@@ -214,7 +227,14 @@ def main():
               " (%d of %d streams complete, QEMU exit %d)"
               % (ended, begun, proc.returncode))
         return 2
-    return 1 if any(l.startswith("not ok") for l in tap) else 0
+    # A program that died before its plan was done: a failure of its own
+    short = False
+    for i, (plan, n) in enumerate(zip(plans, ran)):
+        if plan is not None and n < plan:
+            print("not ok - lab: TAP stream %d planned %d tests and ran %d"
+                  % (i + 1, plan, n))
+            short = True
+    return 1 if short or any(l.startswith("not ok") for l in tap) else 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "holders.h"
 #include "mktme.h"
 
 struct command {
@@ -27,6 +28,8 @@ struct command {
 static bool json;
 static const char *sysfs_dir = MKTME_SYSFS;
 static const char *proc_keys = MKTME_PROC_KEYS;
+static const char *proc_dir = MKTME_PROC;
+static const char *kvm_debugfs = MKTME_KVM_DEBUGFS;
 static const struct command *commands;
 
 static void usage(void) __attribute__((noreturn));
@@ -123,6 +126,38 @@ static int act_keys(int argc, char **argv)
 		}
 	}
 	free(keys);
+	return 0;
+}
+
+static int act_holders(int argc, char **argv)
+{
+	struct mktme_holder *h;
+	bool vms_seen;
+	json_object *a;
+	int n, i;
+
+	(void)argv;
+	if (argc != 1)
+		usage();
+	n = mktme_holders_read(proc_dir, kvm_debugfs, &h, &vms_seen);
+	if (n < 0)
+		die(1, "can't read %s: %s", proc_dir, strerror(-n));
+	if (!vms_seen)
+		fprintf(stderr, "mktmectl: %s is not readable (mount debugfs): "
+			"KVM VMs are not counted\n", kvm_debugfs);
+	if (json) {
+		a = json_object_new_array();
+		for (i = 0; i < n; i++)
+			json_object_array_add(a, mktme_holder_json(&h[i]));
+		print_json(a);
+	} else {
+		printf("%-6s %-8s %-16s %-10s %s\n", "KEYID", "PID", "COMMAND",
+		       "KEYED-KB", "VMS");
+		for (i = 0; i < n; i++)
+			printf("%-6d %-8d %-16s %-10ld %d\n", h[i].keyid,
+			       h[i].pid, h[i].comm, h[i].keyed_kb, h[i].vms);
+	}
+	free(h);
 	return 0;
 }
 
@@ -277,6 +312,7 @@ static int act_key(int argc, char **argv)
 }
 
 static const struct command top_commands[] = {
+	{ act_holders, "holders", "" },
 	{ act_key, "key", "add|revoke ..." },
 	{ act_keys, "keys", "" },
 	{ act_status, "status", "" },
@@ -328,6 +364,12 @@ int main(int argc, char **argv)
 	env = getenv("MKTMECTL_PROC_KEYS");
 	if (env)
 		proc_keys = env;
+	env = getenv("MKTMECTL_PROC");
+	if (env)
+		proc_dir = env;
+	env = getenv("MKTMECTL_KVM_DEBUGFS");
+	if (env)
+		kvm_debugfs = env;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
 			json = true;
