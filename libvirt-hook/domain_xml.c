@@ -271,6 +271,31 @@ out:
 	return ret;
 }
 
+int domain_xml_check(const struct domain_info *d, const char *wrapper,
+		     struct mkerr *e)
+{
+	if (!d->marked) {
+		if (!strcmp(d->emulator, wrapper))
+			return mkerr_set(e, "its emulator is the mktme-kvm QEMU "
+					 "wrapper (%s) but it has no <mktme:encryption>: "
+					 "run 'mktmectl domain enable %s' to encrypt it, "
+					 "or 'mktmectl domain disable %s' to restore its "
+					 "emulator", wrapper, d->name, d->name);
+		return 0;
+	}
+	if (d->unsupported[0])
+		return mkerr_set(e, "an encrypted domain cannot have %s",
+				 d->unsupported);
+	if (strcmp(d->emulator, wrapper))
+		return mkerr_set(e, "it is marked <mktme:encryption> but its "
+				 "emulator is %s, not the mktme-kvm QEMU wrapper, so "
+				 "its RAM would not be keyed: run 'mktmectl domain "
+				 "enable %s' (sets <emulator>%s</emulator>)",
+				 d->emulator[0] ? d->emulator : "libvirt's default",
+				 d->name, wrapper);
+	return 0;
+}
+
 char *mktme_attr_to_xml(const struct mktme_attr *attr)
 {
 	xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");

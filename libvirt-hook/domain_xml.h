@@ -46,6 +46,15 @@ struct domain_info {
 int domain_xml_read(const char *xml, size_t len, const char *schema,
 		    struct domain_info *d, struct mkerr *e);
 
+/*
+ * Can D start as its XML says?  0, or -1 with e naming what stands in the
+ * way and the fix: marked but its emulator is not WRAPPER, or something
+ * an encrypted domain cannot have; or WRAPPER as the emulator of an
+ * unmarked domain.
+ */
+int domain_xml_check(const struct domain_info *d, const char *wrapper,
+		     struct mkerr *e);
+
 /* Validate ATTR against SCHEMA as the element it becomes; 0 or -1 */
 int mktme_attr_validate(const struct mktme_attr *attr, const char *schema,
 			struct mkerr *e);

@@ -164,6 +164,8 @@ static struct state_key *get_key(struct hook *h, struct state *s,
 	if (serial > 0) {
 		/* Left by a killed hook (ours), or added by the operator */
 		nk.created = is_hook_key(desc);
+		if (keys_share(serial, h->cfg.qemu_group, &h->err))
+			return NULL;
 		if (!key_kind(h, serial, type, alg, sizeof(type)) &&
 		    (strcmp(type, a->type) || strcmp(alg, a->algorithm))) {
 			mkerr_set(&h->err, "key %s in the %s keyring is %s/%s, but "
@@ -203,29 +205,7 @@ static struct state_key *get_key(struct hook *h, struct state *s,
 
 static int domain_refusal(struct hook *h)
 {
-	const struct domain_info *d = &h->dom;
-
-	if (!d->marked) {
-		if (!strcmp(d->emulator, h->cfg.wrapper))
-			return mkerr_set(&h->err, "its emulator is the mktme-kvm "
-					 "QEMU wrapper (%s) but it has no "
-					 "<mktme:encryption>: run 'mktmectl domain "
-					 "enable %s' to encrypt it, or 'mktmectl domain "
-					 "disable %s' to restore its emulator",
-					 h->cfg.wrapper, d->name, d->name);
-		return 0;
-	}
-	if (d->unsupported[0])
-		return mkerr_set(&h->err, "an encrypted domain cannot have %s",
-				 d->unsupported);
-	if (strcmp(d->emulator, h->cfg.wrapper))
-		return mkerr_set(&h->err, "it is marked <mktme:encryption> but its "
-				 "emulator is %s, not the mktme-kvm QEMU wrapper, so "
-				 "its RAM would not be keyed: run 'mktmectl domain "
-				 "enable %s' (sets <emulator>%s</emulator>)",
-				 d->emulator[0] ? d->emulator : "libvirt's default",
-				 d->name, h->cfg.wrapper);
-	return 0;
+	return domain_xml_check(&h->dom, h->cfg.wrapper, &h->err);
 }
 
 /* prepare: the domain's key exists and the state says so, or the start fails */

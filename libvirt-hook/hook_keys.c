@@ -89,6 +89,15 @@ key_serial_t keys_create(key_serial_t ring, const char *type, const char *desc,
 	return k;
 }
 
+int keys_share(key_serial_t serial, gid_t group, struct mkerr *e)
+{
+	if (keyctl_chown(serial, (uid_t)-1, group) < 0 ||
+	    keyctl_setperm(serial, HOOK_KEY_PERM) < 0)
+		return mkerr_set(e, "can't give key %d to group %u: %s", serial,
+				 (unsigned)group, strerror(errno));
+	return 0;
+}
+
 int keys_revoke(key_serial_t ring, key_serial_t serial, struct mkerr *e)
 {
 	if (keyctl_revoke(serial) < 0 && errno != ENOKEY && errno != EKEYREVOKED &&

@@ -42,6 +42,9 @@ key_serial_t keys_find(key_serial_t ring, const char *type, const char *desc,
 key_serial_t keys_create(key_serial_t ring, const char *type, const char *desc,
 			 const char *payload, gid_t group, struct mkerr *e);
 
+/* Give SERIAL (an operator's key) to GROUP with HOOK_KEY_PERM */
+int keys_share(key_serial_t serial, gid_t group, struct mkerr *e);
+
 /* Revoke SERIAL and unlink it from RING; an already gone key is fine */
 int keys_revoke(key_serial_t ring, key_serial_t serial, struct mkerr *e);
 

@@ -32,8 +32,12 @@ int mkerr_prefix(struct mkerr *e, const char *fmt, ...)
 		memcpy(e->msg + n, ": ", 2);
 		n += 2;
 		/* the old message, cut to what is left */
-		strncpy(e->msg + n, old, sizeof(e->msg) - n - 1);
-		e->msg[sizeof(e->msg) - 1] = 0;
+		size_t room = sizeof(e->msg) - n - 1, len = strlen(old);
+
+		if (len > room)
+			len = room;
+		memcpy(e->msg + n, old, len);
+		e->msg[n + len] = 0;
 	}
 	return -1;
 }

@@ -146,10 +146,10 @@ char *qemu_object_keyval(const char *json, const char *new_type, int serial,
 		if (!strcmp(k, "qom-type"))
 			continue;
 		if (!strcmp(k, "key")) {
-			free(b.s);
-			json_object_put(o);
 			mkerr_set(e, "memory backend %s already has a key",
 				  json_object_get_string(id));
+			free(b.s);
+			json_object_put(o);
 			return NULL;
 		}
 		if (put_member(&b, k, v, e)) {
