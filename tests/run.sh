@@ -36,7 +36,8 @@ LAB_KERNEL="$(cat build/linux-dir)/bzImage"
 
 suite_unit() {
 	local t
-	for t in test_lab test_mktmectl; do
+	for t in test_lab test_mktmectl test_domain_xml test_hook_state test_hook_keys \
+			test_qemu_argv test_hook; do
 		ASAN_OPTIONS=detect_leaks=1 MKTMECTL=build/tools/mktmectl \
 			"build/unit/$t" --tap="$LOGS/$t.criterion" >/dev/null 2>&1
 		cat "$LOGS/$t.criterion"
@@ -67,10 +68,13 @@ suite_kernel_cli() {
 	lab kernel-cli 600 "max,vendor=GenuineIntel,tme-mk=on" 1 cli.sh "$LAB_KERNEL"
 }
 suite_checkpatch() { tests/checkpatch.sh; }
+# The libvirt hook, QEMU wrapper and mktmectl domain against this machine's
+# libvirtd (started here if it is not running; no TME-MK: fails closed)
+suite_libvirt_host() { tests/libvirt/host.sh; }
 
 PY_TEST=/usr/bin/python3
 ALL="unit qemu_options conformance_intel conformance_amd conformance_absent
-kernel_keys_intel kernel_keys_amd kernel_keyed kernel_cli checkpatch"
+kernel_keys_intel kernel_keys_amd kernel_keyed kernel_cli checkpatch libvirt_host"
 suites=${*:-$ALL}
 
 passed=0 failed=0 skipped=0
