@@ -16,7 +16,7 @@ PY := /usr/bin/python3
 CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: install-libvirt all deps qemu qemu-tree qemu-patches linux linux-tree linux-patches \
+.PHONY: host-image install-libvirt all deps qemu qemu-tree qemu-patches linux linux-tree linux-patches \
 	lab test demo bench checkpatch clean
 
 all: qemu linux lab
@@ -151,6 +151,19 @@ install-libvirt: $(LIBVIRT_BINS)
 	install -D -m 0644 $(HOOKD)/mktme-kvm-hook.8 $(DESTDIR)/usr/local/share/man/man8/mktme-kvm-hook.8
 	install -D -m 0644 tools/mktmectl/mktmectl.8 $(DESTDIR)/usr/local/share/man/man8/mktmectl.8
 
+# The lab's Debian host: a bookworm root file system (debootstrap, cached)
+# with libvirt 11.3, the patched QEMU and the libvirt pieces, as an ext4
+# image (cached by content hash); its path in $(BUILD)/host-image
+HOST_STAGE := $(BUILD)/host-stage
+HOST_FILES := scripts/rootfs.sh scripts/host-stage.sh $(wildcard tests/lab/host/*)
+host-image: qemu $(LIBVIRT_BINS) $(HOST_FILES)
+	rm -rf $(HOST_STAGE)
+	$(MAKE) -s install-libvirt DESTDIR=$(CURDIR)/$(HOST_STAGE)
+	scripts/host-stage.sh $(HOST_STAGE) $$(cat $(BUILD)/qemu-prefix)
+	scripts/rootfs.sh image $(HOST_STAGE) > $(BUILD)/host-image.tmp
+	@mv $(BUILD)/host-image.tmp $(BUILD)/host-image
+	@echo "Debian host: $$(cat $(BUILD)/host-image)/host.img"
+
 $(LAB)/mktmectl: $(MKTMECTL_SRC) | deps
 	@mkdir -p $(LAB)
 	$(CC) -std=c11 $(CFLAGS_USER) -static -o $@ $(filter %.c,$^) \
@@ -163,7 +176,7 @@ $(BUILD)/unit/test_mktmectl: tests/unit/test_mktmectl.c tools/mktmectl/mktme.c \
 
 test: qemu linux lab $(BUILD)/unit/test_lab $(BUILD)/unit/test_mktmectl \
 		$(BUILD)/tools/mktmectl $(addprefix $(BUILD)/unit/,$(HOOK_TESTS)) \
-		$(LIBVIRT_BINS)
+		$(LIBVIRT_BINS) host-image
 	tests/run.sh
 
 demo: qemu linux lab
