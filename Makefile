@@ -91,7 +91,8 @@ HOOK_COMMON := $(HOOKD)/mkerr.c $(HOOKD)/hook_config.c $(HOOKD)/hook_state.c \
 	$(HOOKD)/hook_keys.c
 HOOK_HDR := $(wildcard $(HOOKD)/*.h) tools/mktmectl/mktme.h
 HOOK_SRC := $(HOOKD)/hook.c $(HOOKD)/domain_xml.c tools/mktmectl/mktme.c $(HOOK_COMMON)
-WRAPPER_SRC := $(HOOKD)/qemu_wrapper.c $(HOOKD)/qemu_argv.c $(HOOK_COMMON)
+WRAPPER_SRC := $(HOOKD)/qemu_wrapper.c $(HOOKD)/qemu_argv.c $(HOOKD)/qmp_proxy.c \
+	$(HOOK_COMMON)
 
 $(BUILD)/hook/mktme-kvm-hook: $(HOOK_SRC) $(HOOK_HDR) | deps
 	@mkdir -p $(@D)
@@ -107,7 +108,8 @@ $(BUILD)/unit/qemu-wrapper: $(WRAPPER_SRC) $(HOOK_HDR) | deps
 	$(CC) $(CFLAGS_USER) -std=c11 $(SANITIZE) $(XML_CFLAGS) -o $@ $(WRAPPER_SRC) $(HOOK_LIBS)
 
 # Unit tests of the hook's modules, one file per subject
-HOOK_TESTS := test_domain_xml test_hook_state test_hook_keys test_qemu_argv test_hook
+HOOK_TESTS := test_domain_xml test_hook_state test_hook_keys test_qemu_argv \
+	test_qmp_proxy test_hook
 $(BUILD)/unit/test_domain_xml: tests/unit/test_domain_xml.c $(HOOKD)/domain_xml.c \
 		$(HOOKD)/mkerr.c $(HOOK_HDR) | deps
 $(BUILD)/unit/test_hook_state: tests/unit/test_hook_state.c $(HOOKD)/hook_state.c \
@@ -116,6 +118,8 @@ $(BUILD)/unit/test_hook_keys: tests/unit/test_hook_keys.c $(HOOKD)/hook_keys.c \
 		$(HOOKD)/mkerr.c $(HOOK_HDR) | deps
 $(BUILD)/unit/test_qemu_argv: tests/unit/test_qemu_argv.c $(HOOKD)/qemu_argv.c \
 		$(HOOKD)/mkerr.c $(HOOK_HDR) | deps
+$(BUILD)/unit/test_qmp_proxy: tests/unit/test_qmp_proxy.c $(HOOKD)/qmp_proxy.c \
+		$(HOOKD)/qemu_argv.c $(HOOKD)/mkerr.c $(HOOK_HDR) | deps
 $(BUILD)/unit/test_hook: tests/unit/test_hook.c $(HOOKD)/hook_state.c \
 		$(HOOKD)/mkerr.c $(HOOK_HDR) $(BUILD)/unit/mktme-kvm-hook \
 		$(BUILD)/unit/qemu-wrapper | deps

@@ -186,11 +186,6 @@ static const struct {
 	{ "/domain/devices/memory[@model!='dimm' and @model!='virtio-mem']",
 	  "a memory device other than dimm or virtio-mem (nvdimm, virtio-pmem "
 	  "and sgx-epc are not guest RAM that can be keyed): remove it" },
-	{ "/domain/maxMemory",
-	  "<maxMemory> (memory hotplug: a DIMM hotplugged while the guest runs "
-	  "is created through QEMU's monitor, which the mktme-kvm QEMU wrapper "
-	  "does not rewrite yet, so it would be plaintext): remove <maxMemory> "
-	  "and hotplug-only <memory> devices" },
 	{ "/domain/launchSecurity",
 	  "<launchSecurity> (SEV, TDX and TME-MK keys exclude each other): "
 	  "remove one of them" },

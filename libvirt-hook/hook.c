@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "domain_xml.h"
@@ -208,6 +209,23 @@ static int domain_refusal(struct hook *h)
 	return domain_xml_check(&h->dom, h->cfg.wrapper, &h->err);
 }
 
+/*
+ * The directory where the QEMU wrapper (QEMU's group) puts the monitor
+ * sockets of domains with memory hotplug (qmp_proxy.h)
+ */
+static int qmp_dir(struct hook *h)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/qmp", h->cfg.state_dir);
+	if (mkdir(path, 0770) && errno != EEXIST)
+		return mkerr_set(&h->err, "can't create %s: %s", path, strerror(errno));
+	if (chown(path, 0, h->cfg.qemu_group) || chmod(path, 0770))
+		return mkerr_set(&h->err, "can't give %s to QEMU's group: %s", path,
+				 strerror(errno));
+	return 0;
+}
+
 /* prepare: the domain's key exists and the state says so, or the start fails */
 static int act_prepare(struct hook *h)
 {
@@ -258,7 +276,8 @@ static int act_prepare(struct hook *h)
 	} else {
 		snprintf(old->phase, sizeof(old->phase), "prepared");
 	}
-	if (state_save(h->cfg.state_dir, &s, h->cfg.qemu_group, &h->err))
+	if (state_save(h->cfg.state_dir, &s, h->cfg.qemu_group, &h->err) ||
+	    qmp_dir(h))
 		goto undo;
 	ret = 0;
 	goto out;

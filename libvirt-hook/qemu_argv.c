@@ -255,3 +255,93 @@ fail:
 	qemu_argv_free(out);
 	return NULL;
 }
+
+int qemu_opt_value(const char *opts, const char *key, char *buf, size_t len)
+{
+	size_t klen = strlen(key), n;
+	const char *p = opts;
+
+	while (*p) {
+		/* p starts an option; find its end (a single comma) */
+		bool match = !strncmp(p, key, klen) && p[klen] == '=';
+		const char *v = p + klen + 1;
+
+		n = 0;
+		for (; *p; p++) {
+			if (*p == ',' && p[1] == ',') {
+				if (match && n + 1 < len)
+					buf[n++] = ',';
+				else if (match)
+					return -1;
+				p++;
+				continue;
+			}
+			if (*p == ',')
+				break;
+			if (match && p >= v) {
+				if (n + 1 >= len)
+					return -1;
+				buf[n++] = *p;
+			}
+		}
+		if (match) {
+			buf[n] = 0;
+			return 0;
+		}
+		if (*p == ',')
+			p++;
+	}
+	return -1;
+}
+
+int qemu_argv_hotplug(int argc, char **argv)
+{
+	char v[64];
+	int i;
+
+	for (i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "-m") && !qemu_opt_value(argv[i + 1], "maxmem", v, sizeof(v)))
+			return 1;
+	return 0;
+}
+
+int qemu_argv_monitor(int argc, char **argv, char *path, size_t len, int *fd,
+		      struct mkerr *e)
+{
+	char id[128] = "", mode[32], v[32], head[160];
+	int i;
+
+	path[0] = 0;
+	*fd = -1;
+	for (i = 1; i + 1 < argc && !id[0]; i++)
+		if (!strcmp(argv[i], "-mon") &&
+		    !qemu_opt_value(argv[i + 1], "mode", mode, sizeof(mode)) &&
+		    !strcmp(mode, "control") &&
+		    qemu_opt_value(argv[i + 1], "chardev", id, sizeof(id)))
+			id[0] = 0;
+	if (!id[0])
+		return mkerr_set(e, "no QMP monitor (-mon ...,mode=control) on "
+				 "QEMU's command line");
+	snprintf(head, sizeof(head), "socket,id=%s,", id);
+	for (i = 1; i + 1 < argc; i++) {
+		if (strcmp(argv[i], "-chardev") || strncmp(argv[i + 1], head, strlen(head)))
+			continue;
+		if (qemu_opt_value(argv[i + 1], "server", v, sizeof(v)) ||
+		    strcmp(v, "on"))
+			break;
+		if (!qemu_opt_value(argv[i + 1], "fd", v, sizeof(v))) {
+			char *end;
+			long n = strtol(v, &end, 10);
+
+			if (*end || n < 0 || n > 65535)
+				break;
+			*fd = (int)n;
+			return i + 1;
+		}
+		if (!qemu_opt_value(argv[i + 1], "path", path, len))
+			return i + 1;
+		break;
+	}
+	return mkerr_set(e, "the QMP monitor %s is not a UNIX socket server with "
+			 "path= or fd=", id);
+}

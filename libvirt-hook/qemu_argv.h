@@ -30,6 +30,21 @@ char **qemu_argv_rewrite(int argc, char **argv, int serial, int *rewritten,
 
 void qemu_argv_free(char **argv);
 
+/* Does the guest have memory hotplug slots ("-m ...,maxmem=")? */
+int qemu_argv_hotplug(int argc, char **argv);
+
+/*
+ * The QMP monitor's "-chardev socket,..." (the one "-mon ...,mode=control"
+ * names): its index in ARGV, with its path= or fd= (the other "" or -1).
+ * -1 with e set if there is none or it is not a UNIX socket server.
+ */
+int qemu_argv_monitor(int argc, char **argv, char *path, size_t len, int *fd,
+		      struct mkerr *e);
+
+/* The value of KEY in QEMU's "a,key=value,..." option syntax (",," is a
+ * comma) into buf; 0, or -1 if absent or too long */
+int qemu_opt_value(const char *opts, const char *key, char *buf, size_t len);
+
 /* One -object JSON object as QEMU's dotted key=value form (malloc'd) */
 char *qemu_object_keyval(const char *json, const char *new_type, int serial,
 			 struct mkerr *e);

@@ -11,16 +11,21 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "hook_config.h"
 #include "hook_keys.h"
 #include "hook_state.h"
 #include "qemu_argv.h"
+#include "qmp_proxy.h"
 
 static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
@@ -34,6 +39,66 @@ static void fail(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(1);
+}
+
+/* A listening UNIX socket at PATH (replacing a stale one), inheritable */
+static int listen_at(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		fail("socket path too long: %s", path);
+	strcpy(a.sun_path, path);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4))
+		fail("can't listen on %s: %s", path, strerror(errno));
+	return fd;
+}
+
+/*
+ * Memory hotplug: put the monitor relay (qmp_proxy.h) between libvirt and
+ * QEMU.  QEMU gets a listening socket of ours in the hook's qmp directory;
+ * the relay, a child that dies with QEMU, keeps libvirt's.  ARGV[IDX] is the
+ * monitor's -chardev, rewritten here.
+ */
+static void start_relay(const struct hook_config *cfg, const char *uuid,
+			char **argv, int idx, const char *path, int lfd, int serial)
+{
+	char qpath[4096], arg[4200], id[128];
+	pid_t parent = getpid(), pid;
+	int qfd;
+	struct mkerr e;
+
+	if (qemu_opt_value(argv[idx], "id", id, sizeof(id)))
+		fail("the QMP monitor's -chardev has no id");
+	snprintf(qpath, sizeof(qpath), "%s/qmp/%s.sock", cfg->state_dir, uuid);
+	qfd = listen_at(qpath);
+	if (lfd < 0)
+		lfd = listen_at(path);	/* libvirt connects here */
+	snprintf(arg, sizeof(arg), "socket,id=%s,fd=%d,server=on,wait=off", id, qfd);
+	free(argv[idx]);
+	argv[idx] = strdup(arg);
+	if (!argv[idx])
+		fail("out of memory");
+	pid = fork();
+	if (pid < 0)
+		fail("can't start the monitor relay: %s", strerror(errno));
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(0);
+		if (dup2(lfd, 3) < 0)
+			_exit(1);
+		close_range(4, ~0U, 0);
+		if (qmp_proxy_serve(3, qpath, serial, &e)) {
+			fprintf(stderr, "mktme-kvm: monitor relay: %s\n", e.msg);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	close(lfd);
 }
 
 int main(int argc, char **argv)
@@ -76,6 +141,16 @@ int main(int argc, char **argv)
 	nargv = qemu_argv_rewrite(argc, argv, k->serial, &n, &e);
 	if (!nargv)
 		fail("domain %s: %s", d->name, e.msg);
+	if (qemu_argv_hotplug(argc, nargv)) {
+		char path[4096];
+		int idx, lfd;
+
+		idx = qemu_argv_monitor(argc, nargv, path, sizeof(path), &lfd, &e);
+		if (idx < 0)
+			fail("domain %s: memory hotplug needs the monitor relay: %s",
+			     d->name, e.msg);
+		start_relay(&cfg, uuid, nargv, idx, path, lfd, k->serial);
+	}
 	state_free(&s);
 	free(nargv[0]);
 	nargv[0] = strdup(cfg.qemu);

@@ -145,7 +145,7 @@ Test(domain_xml, unsupported_features_named)
 		{ "<memoryBacking><hugepages/></memoryBacking>", "hugepages" },
 		{ "<memoryBacking><source type='memfd'/></memoryBacking>", "memfd" },
 		{ "<memoryBacking><access mode='shared'/></memoryBacking>", "shared" },
-		{ "<maxMemory slots='4' unit='GiB'>4</maxMemory>", "maxMemory" },
+		{ "<devices><memory model='nvdimm'/></devices>", "nvdimm" },
 		{ "<launchSecurity type='sev'/>", "launchSecurity" },
 	};
 	const char *md = "<m:encryption xmlns:m='" NS "' type='cpu' algorithm='aes-xts-128'/>";

@@ -449,3 +449,29 @@ Test(wrapper, unkeyable_ram_does_not_start, .init = setup, .fini = teardown)
 	cr_expect(strstr(out, "mktme-kvm: domain vm1: QEMU was to get a memory backend"),
 		  "%s", out);
 }
+
+Test(wrapper, memory_hotplug_gets_the_monitor_relay, .init = setup, .fini = teardown)
+{
+	const char *x = dom(0, "vm1", UUID1, "type='cpu' algorithm='aes-xts-128'", NULL);
+	char mon[400], chardev[500], qsock[400];
+	struct stat st;
+	char *args[] = { "-uuid", UUID1, "-machine", "pc,memory-backend=pc.ram",
+		"-m", "size=65536k,slots=2,maxmem=262144k",
+		"-object", "{\"qom-type\":\"memory-backend-ram\",\"id\":\"pc.ram\",\"size\":67108864}",
+		"-chardev", chardev, "-mon", "chardev=charmonitor,id=monitor,mode=control" };
+
+	snprintf(mon, sizeof(mon), "%s/monitor.sock", dir);
+	snprintf(chardev, sizeof(chardev),
+		 "socket,id=charmonitor,path=%s,server=on,wait=off", mon);
+	cr_assert_eq(hook("vm1", "prepare", "begin", x), 0, "%s", out);
+	snprintf(qsock, sizeof(qsock), "%s/qmp", state_dir);
+	cr_assert_eq(stat(qsock, &st), 0, "prepare made the relay's directory");
+	cr_expect_eq(st.st_mode & 0777, 0770);
+	cr_expect_eq(wrapper(args, 12), 0, "%s", out);
+	cr_expect(strstr(out, "-chardev socket,id=charmonitor,fd="), "QEMU gets our socket: %s", out);
+	cr_expect(strstr(out, ",server=on,wait=off -mon"), "%s", out);
+	cr_expect_eq(stat(mon, &st), 0, "libvirt's monitor path is the relay's");
+	cr_expect(S_ISSOCK(st.st_mode));
+	snprintf(qsock, sizeof(qsock), "%s/qmp/" UUID1 ".sock", state_dir);
+	cr_expect_eq(stat(qsock, &st), 0, "QEMU's socket is in the hook's directory");
+}
