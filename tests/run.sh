@@ -79,7 +79,7 @@ suite_libvirt_host() { tests/libvirt/host.sh; }
 # allow (tests/lab/host/host-smoke.sh)
 suite_libvirt_lab() {
 	LAB_DISK="$(cat build/host-image)/host.img" lab libvirt-lab 1800 \
-		"max,tme-mk=on" 1 host-smoke.sh "$LAB_KERNEL" 2048M \
+		"max,tme-mk=on,tme-mk-keyid-bits=2" 1 host-smoke.sh "$LAB_KERNEL" 2048M \
 		"root=/dev/vda rw init=/usr/local/sbin/mktme-host-init"
 }
 

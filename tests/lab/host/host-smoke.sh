@@ -79,6 +79,28 @@ ok "virsh destroy" virsh destroy tiny
 
 # The encrypted domain: the same guest, marked
 ok "mktmectl domain enable tiny" mktmectl domain enable --type no-encrypt --algorithm aes-xts-128 tiny
+# KeyIDs exhausted: virsh start fails with one message naming the cause
+# and the fix, and leaves nothing behind (the suite boots the emulated
+# host with 2 KeyID bits: 3 KeyIDs to fill)
+fill_keyids() {
+	local i=0
+	while mktmectl key add --type no-encrypt --algorithm aes-xts-128 filler-$i \
+			>>/tmp/fillers 2>/tmp/fill.err; do
+		i=$((i + 1))
+		[ $i -gt 200 ] && return 1
+	done
+	grep -q 'no KeyID free' /tmp/fill.err
+}
+: >/tmp/fillers
+ok "every KeyID taken (mktmectl key add until it fails)" fill_keyids
+virsh start tiny >/tmp/start.out 2>&1
+ok "virsh start with KeyIDs exhausted fails: every KeyID is in use, and the fixes" \
+	sh -c "grep -q 'every KeyID is in use' /tmp/start.out && grep -q 'mktmectl keys' /tmp/start.out"
+ok "... and leaves no key and no state entry" \
+	sh -c "! grep -q ' mktme *mktme-kvm:[0-9a-f]' /proc/keys && ! grep -qs tiny /run/mktme-kvm/state.json"
+sed 's/^/# /' /tmp/start.out | head -3
+while read -r k; do mktmectl key revoke "$k"; done </tmp/fillers
+
 if /usr/local/bin/qemu-system-x86_64 -object help 2>/dev/null | grep -q memory-backend-mktme; then
 	skip "virsh start of the encrypted domain, guest secret, ciphertext, KeyID freed" \
 		"memory-backend-mktme exists, but this suite's encrypted part waits for the KVM binding (issue 10)"
@@ -91,9 +113,10 @@ else
 	ok "... the hook made a mktme key for it, and the wrapper handed it to QEMU" \
 		grep -q 'memory-backend-mktme,id=pc.ram,size=[0-9]*,key=[0-9]' /tmp/start.out
 	# Revoked keys stay in /proc/keys (flag R) until the kernel collects them
-	no_live_key() { ! grep 'mktme-kvm:' /proc/keys | awk '$2 !~ /R/' | grep -q .; }
+	live_keys() { grep ' mktme *mktme-kvm:[0-9a-f]' /proc/keys | awk '$2 !~ /R/'; }
+	no_live_key() { [ -z "$(live_keys)" ] || { live_keys; cat /run/mktme-kvm/state.json; false; }; }
 	keyid_freed() { [ "$(in_use)" = "$before" ]; }
-	ok "... and release revoked it (no live mktme-kvm key left)" no_live_key
+	ok "... and release revoked it (no live mktme-kvm key left)" wait_for 30 no_live_key
 	ok "... and its KeyID is free again (mktmectl status)" wait_for 60 keyid_freed
 	sed 's/^/# /' /tmp/start.out | head -5
 fi
