@@ -24,8 +24,13 @@
 #define HOOK_KEYRING		"mktme-kvm"
 #define HOOK_KEY_PREFIX		"mktme-kvm:"	/* + domain UUID */
 
-/* Permissions of a domain key: possessor all, owner view, group view+search */
-#define HOOK_KEY_PERM	(KEY_POS_ALL | KEY_USR_VIEW | KEY_GRP_VIEW | KEY_GRP_SEARCH)
+/*
+ * Permissions of a domain key: possessor all, owner view, group (QEMU's)
+ * view, read and search.  Using an mktme key (encrypt_mprotect(), a KVM
+ * binding) needs read; search lets QEMU find it by description.
+ */
+#define HOOK_KEY_PERM	(KEY_POS_ALL | KEY_USR_VIEW | KEY_GRP_VIEW | \
+			 KEY_GRP_READ | KEY_GRP_SEARCH)
 
 /* The mktme-kvm keyring in root's user keyring, created if missing */
 key_serial_t keys_ring(const char *name, struct mkerr *e);

@@ -61,8 +61,9 @@ Test(keys, create_find_describe_revoke, .init = make_ring, .fini = drop_ring)
 	cr_expect_eq(uid, 0, "owned by root");
 	cr_expect_eq(gid, 4242, "QEMU's group");
 	cr_expect_eq(perm, HOOK_KEY_PERM);
-	cr_expect_eq(perm & 0x0000ff00, KEY_GRP_VIEW | KEY_GRP_SEARCH,
-		     "QEMU's group may only view and search");
+	cr_expect_eq(perm & 0x0000ff00,
+		     KEY_GRP_VIEW | KEY_GRP_READ | KEY_GRP_SEARCH,
+		     "QEMU's group may only view, read (use) and search");
 	cr_expect_eq(perm & 0xff, 0, "others nothing");
 	free(d);
 	cr_expect_eq(keys_revoke(ring, k, &e), 0, "%s", e.msg);
