@@ -16,7 +16,7 @@ PY := /usr/bin/python3
 CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all deps qemu qemu-tree qemu-patches linux linux-tree linux-patches \
+.PHONY: host-image install-libvirt all deps qemu qemu-tree qemu-patches linux linux-tree linux-patches \
 	lab test demo bench checkpatch clean
 
 all: qemu linux lab
@@ -109,13 +109,93 @@ $(BUILD)/unit/test_lab: tests/unit/test_lab.c $(LAB_GUEST_SRC) | deps
 	$(CC) $(CFLAGS_USER) $(SANITIZE) -o $@ $< tests/lab/guest/lab.c \
 		-lcriterion -ljson-c
 
-# mktmectl: for this machine, and static for the lab's initramfs
+# libvirt: the hook, the QEMU wrapper (libvirt-hook/), mktmectl's domain
+# verbs.  Installed builds in $(BUILD)/hook, sanitizer builds for the tests.
+HOOKD := libvirt-hook
+XML_CFLAGS := -I/usr/include/libxml2
+HOOK_LIBS := -lxml2 -lkeyutils -ljson-c
+HOOK_COMMON := $(HOOKD)/mkerr.c $(HOOKD)/hook_config.c $(HOOKD)/hook_state.c \
+	$(HOOKD)/hook_keys.c
+HOOK_HDR := $(wildcard $(HOOKD)/*.h) tools/mktmectl/mktme.h
+HOOK_SRC := $(HOOKD)/hook.c $(HOOKD)/domain_xml.c tools/mktmectl/mktme.c $(HOOK_COMMON)
+WRAPPER_SRC := $(HOOKD)/qemu_wrapper.c $(HOOKD)/qemu_argv.c $(HOOKD)/qmp_proxy.c \
+	$(HOOK_COMMON)
+
+$(BUILD)/hook/mktme-kvm-hook: $(HOOK_SRC) $(HOOK_HDR) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_USER) -std=c11 $(XML_CFLAGS) -o $@ $(HOOK_SRC) $(HOOK_LIBS)
+$(BUILD)/hook/qemu-wrapper: $(WRAPPER_SRC) $(HOOK_HDR) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_USER) -std=c11 $(XML_CFLAGS) -o $@ $(WRAPPER_SRC) $(HOOK_LIBS)
+$(BUILD)/unit/mktme-kvm-hook: $(HOOK_SRC) $(HOOK_HDR) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_USER) -std=c11 $(SANITIZE) $(XML_CFLAGS) -o $@ $(HOOK_SRC) $(HOOK_LIBS)
+$(BUILD)/unit/qemu-wrapper: $(WRAPPER_SRC) $(HOOK_HDR) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_USER) -std=c11 $(SANITIZE) $(XML_CFLAGS) -o $@ $(WRAPPER_SRC) $(HOOK_LIBS)
+
+# Unit tests of the hook's modules, one file per subject
+HOOK_TESTS := test_domain_xml test_hook_state test_hook_keys test_qemu_argv \
+	test_qmp_proxy test_hook
+$(BUILD)/unit/test_domain_xml: tests/unit/test_domain_xml.c $(HOOKD)/domain_xml.c \
+		$(HOOKD)/mkerr.c $(HOOK_HDR) | deps
+$(BUILD)/unit/test_hook_state: tests/unit/test_hook_state.c $(HOOKD)/hook_state.c \
+		$(HOOKD)/mkerr.c $(HOOK_HDR) | deps
+$(BUILD)/unit/test_hook_keys: tests/unit/test_hook_keys.c $(HOOKD)/hook_keys.c \
+		$(HOOKD)/mkerr.c $(HOOK_HDR) | deps
+$(BUILD)/unit/test_qemu_argv: tests/unit/test_qemu_argv.c $(HOOKD)/qemu_argv.c \
+		$(HOOKD)/mkerr.c $(HOOK_HDR) | deps
+$(BUILD)/unit/test_qmp_proxy: tests/unit/test_qmp_proxy.c $(HOOKD)/qmp_proxy.c \
+		$(HOOKD)/qemu_argv.c $(HOOKD)/mkerr.c $(HOOK_HDR) | deps
+$(BUILD)/unit/test_hook: tests/unit/test_hook.c $(HOOKD)/hook_state.c \
+		$(HOOKD)/mkerr.c $(HOOK_HDR) $(BUILD)/unit/mktme-kvm-hook \
+		$(BUILD)/unit/qemu-wrapper | deps
+$(addprefix $(BUILD)/unit/,$(HOOK_TESTS)):
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_USER) -std=c11 $(SANITIZE) $(XML_CFLAGS) -o $@ \
+		$(filter %.c,$^) -lcriterion $(HOOK_LIBS)
+
+# mktmectl: for this machine (with the libvirt domain verbs), and static
+# for the lab's initramfs (without them: no static libvirt)
 MKTMECTL_SRC := tools/mktmectl/mktmectl.c tools/mktmectl/mktme.c \
-	tools/mktmectl/mktme.h tools/mktmectl/holders.c tools/mktmectl/holders.h
-$(BUILD)/tools/mktmectl: $(MKTMECTL_SRC) | deps
+	tools/mktmectl/mktme.h tools/mktmectl/cli.h tools/mktmectl/holders.c \
+	tools/mktmectl/holders.h
+MKTMECTL_VIRT_SRC := tools/mktmectl/domain.c $(HOOKD)/domain_xml.c \
+	$(HOOKD)/hook_config.c $(HOOKD)/hook_state.c $(HOOKD)/mkerr.c
+$(BUILD)/tools/mktmectl: $(MKTMECTL_SRC) $(MKTMECTL_VIRT_SRC) $(HOOK_HDR) | deps
 	@mkdir -p $(BUILD)/tools
-	$(CC) -std=c11 $(CFLAGS_USER) $(SANITIZE) -o $@ $(filter %.c,$^) \
-		-lkeyutils -ljson-c
+	$(CC) $(CFLAGS_USER) -std=c11 $(SANITIZE) $(XML_CFLAGS) -DMKTMECTL_LIBVIRT \
+		-o $@ $(filter %.c,$^) -lvirt $(HOOK_LIBS)
+$(BUILD)/hook/mktmectl: $(MKTMECTL_SRC) $(MKTMECTL_VIRT_SRC) $(HOOK_HDR) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_USER) -std=c11 $(XML_CFLAGS) -DMKTMECTL_LIBVIRT \
+		-o $@ $(filter %.c,$^) -lvirt $(HOOK_LIBS)
+
+# The libvirt pieces as an operator installs them (DESTDIR for images)
+LIBVIRT_BINS := $(BUILD)/hook/mktme-kvm-hook $(BUILD)/hook/qemu-wrapper \
+	$(BUILD)/hook/mktmectl
+install-libvirt: $(LIBVIRT_BINS)
+	install -D -m 0755 $(BUILD)/hook/mktme-kvm-hook $(DESTDIR)/etc/libvirt/hooks/qemu.d/mktme-kvm
+	install -D -m 0755 $(BUILD)/hook/qemu-wrapper $(DESTDIR)/usr/libexec/mktme-kvm/qemu-system-x86_64
+	install -D -m 0644 $(HOOKD)/domain-encryption.rng $(DESTDIR)/usr/share/mktme-kvm/domain-encryption.rng
+	install -D -m 0644 $(HOOKD)/90mktme-kvm.apt $(DESTDIR)/etc/apt/apt.conf.d/90mktme-kvm
+	install -D -m 0755 $(BUILD)/hook/mktmectl $(DESTDIR)/usr/local/sbin/mktmectl
+	install -D -m 0644 $(HOOKD)/mktme-kvm-hook.8 $(DESTDIR)/usr/local/share/man/man8/mktme-kvm-hook.8
+	install -D -m 0644 tools/mktmectl/mktmectl.8 $(DESTDIR)/usr/local/share/man/man8/mktmectl.8
+
+# The lab's Debian host: a bookworm root file system (debootstrap, cached)
+# with libvirt 11.3, the patched QEMU and the libvirt pieces, as an ext4
+# image (cached by content hash); its path in $(BUILD)/host-image
+HOST_STAGE := $(BUILD)/host-stage
+HOST_FILES := scripts/rootfs.sh scripts/host-stage.sh $(wildcard tests/lab/host/*)
+host-image: qemu $(LIBVIRT_BINS) $(HOST_FILES)
+	rm -rf $(HOST_STAGE)
+	$(MAKE) -s install-libvirt DESTDIR=$(CURDIR)/$(HOST_STAGE)
+	scripts/host-stage.sh $(HOST_STAGE) $$(cat $(BUILD)/qemu-prefix)
+	scripts/rootfs.sh image $(HOST_STAGE) > $(BUILD)/host-image.tmp
+	@mv $(BUILD)/host-image.tmp $(BUILD)/host-image
+	@echo "Debian host: $$(cat $(BUILD)/host-image)/host.img"
+
 $(LAB)/mktmectl: $(MKTMECTL_SRC) | deps
 	@mkdir -p $(LAB)
 	$(CC) -std=c11 $(CFLAGS_USER) -static -o $@ $(filter %.c,$^) \
@@ -133,7 +213,8 @@ $(BUILD)/unit/test_holders: tests/unit/test_holders.c tools/mktmectl/holders.c \
 
 test: qemu linux lab $(BUILD)/unit/test_lab $(BUILD)/unit/test_mktmectl \
 		$(BUILD)/unit/test_holders \
-		$(BUILD)/tools/mktmectl
+		$(BUILD)/tools/mktmectl $(addprefix $(BUILD)/unit/,$(HOOK_TESTS)) \
+		$(LIBVIRT_BINS) host-image
 	tests/run.sh
 
 demo: qemu linux lab

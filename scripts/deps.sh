@@ -9,14 +9,14 @@ STAMP_DIR=${MKTME_CACHE:-/var/cache/mktme-kvm}
 
 # From bookworm-backports (the pins the project builds against).
 BPO_PKGS="meson python3-pycotap libvirt-daemon-system libvirt-clients
-libvirt-daemon-driver-qemu"
+libvirt-daemon-driver-qemu libvirt-dev qemu-system-x86"
 
 # From bookworm / bookworm-security.
 PKGS="build-essential pkg-config ninja-build git xz-utils bzip2 cpio
 libglib2.0-dev libpixman-1-dev nettle-dev python3-venv flex bison bc libelf-dev libssl-dev
 dwarves rsync kmod busybox-static seabios ipxe-qemu
 linux-headers-6.12-amd64 keyutils libkeyutils-dev libjson-c-dev libxml2-dev
-libcriterion-dev python3-cryptography dpkg-dev"
+libcriterion-dev python3-cryptography dpkg-dev debootstrap e2fsprogs"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "deps: must run as root (apt-get install)" >&2

@@ -20,8 +20,10 @@ mkdir -p "$LOGS"
 export QEMU KERNEL INITRD
 
 lab() {			# lab NAME TIMEOUT CPU SOCKETS PROG [KERNEL [MEMORY [APPEND]]]
-	local console="$LOGS/$1.console"
-	tests/lab/lab.py --qemu "$QEMU" --kernel "${6:-$KERNEL}" --initrd "$INITRD" \
+	local console="$LOGS/$1.console" root=(--initrd "$INITRD")
+	# LAB_DISK=IMAGE: boot the Debian host from IMAGE instead of the initramfs
+	[ -n "${LAB_DISK:-}" ] && root=(--disk "$LAB_DISK")
+	tests/lab/lab.py --qemu "$QEMU" --kernel "${6:-$KERNEL}" "${root[@]}" \
 		--timeout "$2" --cpu "$3" --sockets "$4" --memory "${7:-512M}" \
 		--append "lab.run=$5 quiet${8:+ $8}" --log "$console"
 	# Any lockdep, KASAN, BUG or WARNING report fails the suite
@@ -36,7 +38,8 @@ LAB_KERNEL="$(cat build/linux-dir)/bzImage"
 
 suite_unit() {
 	local t
-	for t in test_lab test_mktmectl test_holders; do
+	for t in test_lab test_mktmectl test_holders test_domain_xml test_hook_state \
+			test_hook_keys test_qemu_argv test_qmp_proxy test_hook; do
 		ASAN_OPTIONS=detect_leaks=1 MKTMECTL=build/tools/mktmectl \
 			"build/unit/$t" --tap="$LOGS/$t.criterion" >/dev/null 2>&1
 		cat "$LOGS/$t.criterion"
@@ -74,10 +77,23 @@ suite_kernel_cli() {
 	lab kernel-cli 600 "max,vendor=GenuineIntel,tme-mk=on" 1 cli.sh "$LAB_KERNEL"
 }
 suite_checkpatch() { tests/checkpatch.sh; }
+# The libvirt hook, QEMU wrapper and mktmectl domain against this machine's
+# libvirtd (started here if it is not running; no TME-MK: fails closed)
+suite_libvirt_host() { tests/libvirt/host.sh; }
+# The emulated host as a Debian system (make host-image): libvirtd answers,
+# the lab channel works, an unencrypted TCG domain starts through virsh;
+# the encrypted domain as far as the KVM binding and memory-backend-mktme
+# allow (tests/lab/host/host-smoke.sh)
+suite_libvirt_lab() {
+	LAB_DISK="$(cat build/host-image)/host.img" lab libvirt-lab 1800 \
+		"max,tme-mk=on,tme-mk-keyid-bits=2" 1 host-smoke.sh "$LAB_KERNEL" 2048M \
+		"root=/dev/vda rw init=/usr/local/sbin/mktme-host-init"
+}
 
 PY_TEST=/usr/bin/python3
 ALL="unit qemu_options conformance_intel conformance_amd conformance_absent
-kernel_keys_intel kernel_keys_amd kernel_keyed kernel_kvm kernel_cli checkpatch"
+kernel_keys_intel kernel_keys_amd kernel_keyed kernel_kvm kernel_cli checkpatch
+libvirt_host libvirt_lab"
 suites=${*:-$ALL}
 
 passed=0 failed=0 skipped=0

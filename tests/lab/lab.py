@@ -115,7 +115,10 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--qemu", required=True)
     ap.add_argument("--kernel", required=True)
-    ap.add_argument("--initrd", required=True)
+    ap.add_argument("--initrd", help="initramfs (the busybox lab)")
+    ap.add_argument("--disk", help="root file system image on virtio-blk"
+                    " (/dev/vda; the Debian host), opened snapshot=on so that"
+                    " the image itself is never written")
     ap.add_argument("--cpu", default="max,tme-mk=on")
     ap.add_argument("--sockets", type=int, default=1,
                     help="sockets, one CPU and one NUMA node each")
@@ -146,7 +149,7 @@ def main():
            "-m", args.memory, "-machine", "pc", "-vga", "none",
            "-global", "PIIX4_PM.disable_s3=0", "-display", "none", "-nic", "none",
            "-no-reboot", "-L", "/usr/share/seabios", "-L", "/usr/share/qemu",
-           "-kernel", args.kernel, "-initrd", args.initrd,
+           "-kernel", args.kernel,
            # no5lvl: with LA57 (-cpu max), an interrupt taken while
            # identify_cpu() has zeroed boot_cpu_data's capabilities makes
            # KASAN see 4-level bounds and report a wild access (6.12).
@@ -157,6 +160,13 @@ def main():
            "-mon", "chardev=qmp,mode=control"]
     if args.icount is not None:
         cmd += ["-icount", "shift=%d,sleep=off" % args.icount]
+    if args.initrd:
+        cmd += ["-initrd", args.initrd]
+    if args.disk:
+        cmd += ["-drive", "file=%s,format=raw,if=virtio,snapshot=on,cache=unsafe"
+                % args.disk]
+    if not args.initrd and not args.disk:
+        ap.error("--initrd or --disk is needed")
     if args.sockets > 1:
         # One NUMA node per socket: each package's memory controller owns
         # its node's RAM, and encrypts it with its own key table.

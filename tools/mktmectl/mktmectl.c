@@ -16,28 +16,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "holders.h"
 #include "mktme.h"
 
-struct command {
-	int (*action)(int argc, char **argv);
-	const char *name;
-	const char *format;
-};
-
-static bool json;
+bool json;
 static const char *sysfs_dir = MKTME_SYSFS;
 static const char *proc_keys = MKTME_PROC_KEYS;
 static const char *proc_dir = MKTME_PROC;
 static const char *kvm_debugfs = MKTME_KVM_DEBUGFS;
 static const struct command *commands;
 
-static void usage(void) __attribute__((noreturn));
-
-static void die(int status, const char *fmt, ...)
-	__attribute__((noreturn, format(printf, 2, 3)));
-
-static void die(int status, const char *fmt, ...)
+void die(int status, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -49,10 +39,11 @@ static void die(int status, const char *fmt, ...)
 	exit(status);
 }
 
-static void print_json(json_object *o)
+void print_json(json_object *o)
 {
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-					       JSON_C_TO_STRING_SPACED));
+					       JSON_C_TO_STRING_SPACED |
+					       JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }
 
@@ -175,10 +166,21 @@ static key_serial_t parse_keyring(const char *s)
 	for (i = 0; i < sizeof(special) / sizeof(special[0]); i++)
 		if (!strcmp(s, special[i].name))
 			return special[i].id;
+	/* %:NAME, as keyctl writes it: a keyring in the user keyring, made
+	 * if missing (the libvirt hook's is %:mktme-kvm) */
+	if (!strncmp(s, "%:", 2) && s[2]) {
+		v = keyctl_search(KEY_SPEC_USER_KEYRING, "keyring", s + 2, 0);
+		if (v < 0 && errno == ENOKEY)
+			v = add_key("keyring", s + 2, NULL, 0, KEY_SPEC_USER_KEYRING);
+		if (v < 0)
+			die(1, "can't find or create keyring %s: %s", s + 2,
+			    strerror(errno));
+		return v;
+	}
 	errno = 0;
 	v = strtol(s, &end, 0);
 	if (errno || *end || end == s || v <= 0 || v > 0x7fffffff)
-		die(2, "bad keyring '%s': use @u, @s, @p, @t, @us or a serial", s);
+		die(2, "bad keyring '%s': use @u, @s, @p, @t, @us, %%:NAME or a serial", s);
 	return v;
 }
 
@@ -302,8 +304,6 @@ static const struct command key_commands[] = {
 	{ NULL, NULL, NULL },
 };
 
-static int do_command(const struct command *table, int argc, char **argv);
-
 static int act_key(int argc, char **argv)
 {
 	if (argc < 2)
@@ -312,6 +312,9 @@ static int act_key(int argc, char **argv)
 }
 
 static const struct command top_commands[] = {
+#ifdef MKTMECTL_LIBVIRT
+	{ act_domain, "domain", "[--connect URI] enable|disable|show ..." },
+#endif
 	{ act_holders, "holders", "" },
 	{ act_key, "key", "add|revoke ..." },
 	{ act_keys, "keys", "" },
@@ -320,7 +323,7 @@ static const struct command top_commands[] = {
 };
 
 /* Exact or unique-prefix match, as keyctl does */
-static int do_command(const struct command *table, int argc, char **argv)
+int do_command(const struct command *table, int argc, char **argv)
 {
 	const struct command *cmd, *found = NULL;
 	size_t n = strlen(argv[0]);
@@ -339,7 +342,7 @@ static int do_command(const struct command *table, int argc, char **argv)
 	return found->action(argc, argv);
 }
 
-static void usage(void)
+void usage(void)
 {
 	const struct command *cmd;
 
@@ -348,6 +351,10 @@ static void usage(void)
 		fprintf(stderr, "  mktmectl %s %s\n", cmd->name, cmd->format);
 	for (cmd = key_commands; cmd->name; cmd++)
 		fprintf(stderr, "  mktmectl key %s %s\n", cmd->name, cmd->format);
+#ifdef MKTMECTL_LIBVIRT
+	for (cmd = domain_commands; cmd->name; cmd++)
+		fprintf(stderr, "  mktmectl domain %s %s\n", cmd->name, cmd->format);
+#endif
 	exit(2);
 }
 

@@ -1,0 +1,47 @@
+#!/bin/bash
+# host-stage.sh STAGE QEMU_PREFIX: what the lab's Debian host gets on top of
+# the Debian root file system (scripts/rootfs.sh image STAGE), besides the
+# libvirt pieces that "make install-libvirt DESTDIR=STAGE" put there:
+#   /usr/local/bin/qemu-system-x86_64   the patched QEMU, its firmware
+#                                       linked from Debian's seabios and
+#                                       qemu-system-data
+#   /etc/mktme-kvm/wrapper.json         the wrapper's real QEMU
+#   /etc/libvirt/qemu.conf              libvirt's QEMU driver for the lab
+#   /usr/local/sbin/mktme-host-init     PID 1 (tests/lab/host/init)
+#   /usr/local/lib/mktme-kvm/lab/       busybox (poweroff) and the tests
+#   /var/lib/mktme-kvm/guest/           the tiny guest: Debian's kernel and
+#                                       a busybox initramfs
+# Every file is made reproducibly (no timestamps in the archives) so that
+# the image's content hash only changes when a file does.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+stage=${1:?usage: $0 STAGE QEMU_PREFIX}
+qemu=${2:?usage: $0 STAGE QEMU_PREFIX}
+H=$TOP/tests/lab/host
+
+install -D -m 0755 "$qemu/bin/qemu-system-x86_64" "$stage/usr/local/bin/qemu-system-x86_64"
+mkdir -p "$stage/usr/local/share/qemu"
+for f in bios.bin bios-256k.bin; do
+	ln -sfn "/usr/share/seabios/$f" "$stage/usr/local/share/qemu/$f"
+done
+for f in linuxboot.bin linuxboot_dma.bin kvmvapic.bin multiboot_dma.bin pvh.bin; do
+	ln -sfn "/usr/share/qemu/$f" "$stage/usr/local/share/qemu/$f"
+done
+install -d "$stage/etc/mktme-kvm"
+echo '{"qemu": "/usr/local/bin/qemu-system-x86_64"}' >"$stage/etc/mktme-kvm/wrapper.json"
+install -D -m 0644 "$H/qemu.conf" "$stage/etc/libvirt/qemu.conf"
+install -D -m 0755 "$H/init" "$stage/usr/local/sbin/mktme-host-init"
+install -D -m 0755 /bin/busybox "$stage/usr/local/lib/mktme-kvm/lab/busybox"
+install -D -m 0755 "$H/host-smoke.sh" "$stage/usr/local/lib/mktme-kvm/lab/host-smoke.sh"
+
+# The tiny guest
+g=$stage/var/lib/mktme-kvm/guest
+install -D -m 0644 "/boot/vmlinuz-$(lab_kver)" "$g/vmlinuz"
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,dev,proc}
+cp /bin/busybox "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+install -m 0755 "$H/guest-init" "$root/init"
+find "$root" -exec touch -h -d @0 {} +
+(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --reproducible --quiet | gzip -9n) >"$g/initramfs.cpio.gz"
