@@ -54,7 +54,7 @@ linux-patches:
 
 # The lab: test driver, guest programs and the initramfs that carries them
 LAB_GUEST_SRC := tests/lab/guest/lab.c tests/lab/guest/lab.h \
-	tests/lab/module/mktme_lab_uapi.h
+	tests/lab/guest/svm.h tests/lab/module/mktme_lab_uapi.h
 
 $(LAB)/mktme_lab.ko: tests/lab/module/mktme_lab.c tests/lab/module/mktme_lab_uapi.h | deps
 	@mkdir -p $(LAB)/module
@@ -70,7 +70,8 @@ $(LAB)/%: tests/lab/guest/%.c $(LAB_GUEST_SRC) | deps
 
 $(LAB)/initramfs.cpio.gz: tests/lab/mkinitramfs.sh $(LAB)/mktme_lab.ko \
 		$(LAB)/conformance $(LAB)/demo $(LAB)/bench $(LAB)/keys $(LAB)/keybench \
-		$(LAB)/keyed $(LAB)/keyedbench $(LAB)/mktmectl tests/lab/guest/cli.sh \
+		$(LAB)/keyed $(LAB)/keyedbench $(LAB)/nested $(LAB)/mktmectl \
+		tests/lab/guest/cli.sh \
 		tests/lab/guest/demo-keys.sh
 	tests/lab/mkinitramfs.sh $@ $(filter-out tests/lab/mkinitramfs.sh,$^)
 

@@ -50,6 +50,10 @@ suite_conformance_amd() {
 	lab conformance-amd 300 "max,tme-mk=on" 1 conformance
 }
 suite_conformance_absent() { lab conformance-absent 120 "max" 1 conformance; }
+# Nested paging: the test driver runs SVM guests with KeyIDs in their NPT
+suite_conformance_nested() {
+	lab conformance-nested 300 "max,tme-mk=on" 1 nested
+}
 suite_kernel_keys_intel() {
 	lab kernel-keys-intel 600 "max,vendor=GenuineIntel,tme-mk=on" 2 keys "$LAB_KERNEL"
 }
@@ -70,6 +74,7 @@ suite_checkpatch() { tests/checkpatch.sh; }
 
 PY_TEST=/usr/bin/python3
 ALL="unit qemu_options conformance_intel conformance_amd conformance_absent
+conformance_nested
 kernel_keys_intel kernel_keys_amd kernel_keyed kernel_cli checkpatch"
 suites=${*:-$ALL}
 

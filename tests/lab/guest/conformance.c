@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "lab.h"
+#include "svm.h"
 
 #define MSR_MKTME_KEYID_PARTITIONING	0x87
 #define MSR_TME_CAPABILITY		0x981
@@ -497,6 +498,48 @@ static void test_sockets(void)
 	lab_free(pa1);
 }
 
+/*
+ * PCONFIG in an SVM guest raises #UD: the emulated counterpart of VMX's
+ * "enable PCONFIG" control, which SVM does not have.  A flat 32-bit guest
+ * of the test driver's own hypervisor tries to program KeyID 10.
+ */
+static void test_pconfig_in_guest(void)
+{
+	/* xor %eax, %eax; mov $0x3000, %ebx; pconfig; hlt */
+	static const uint8_t code[] = { 0x31, 0xc0, 0xbb, 0x00, 0x30, 0x00,
+					0x00, 0x0f, 0x01, 0xc5, 0xf4 };
+	struct mktme_lab_svm_run r = { .rip = 0x1000, .rsp = 0x2000 };
+	struct mktme_lab_pconfig p;
+	json_object *info;
+	int fd, ret;
+
+	if (cpu_is_intel()) {
+		tap_skip("no SVM on the Intel model", "PCONFIG in an SVM guest");
+		return;
+	}
+	fd = guest_open(4);
+	key_program(&p, 0, 10, KEYID_SET_KEY_RANDOM, ENC_ALG_AES_XTS_128,
+		    NULL, NULL, 16);
+	if (!tap_ok(fd >= 0 && guest_write(fd, 0x1000, 0, code, sizeof(code)) &&
+		    guest_write(fd, 0x3000, 0, p.st, sizeof(p.st)),
+		    "a flat 32-bit SVM guest of the test driver"))
+		goto out;
+	ret = ioctl(fd, MKTME_LAB_SVM_RUN, &r);
+	tap_ok(ret == 0 && r.exit_code == SVM_EXIT_EXCP_UD &&
+	       r.rip_out == 0x1007,
+	       "PCONFIG in an SVM guest raises #UD (exit %#llx at %#llx)",
+	       (unsigned long long)r.exit_code,
+	       (unsigned long long)r.rip_out);
+	info = lab_qmp("query-mktme", NULL);
+	tap_ok(info && !lab_key_table_has(info, -1, 10, "set-key-random",
+					  "aes-xts-128"),
+	       "PCONFIG in an SVM guest: the key table did not change");
+	json_object_put(info);
+out:
+	if (fd >= 0)
+		close(fd);
+}
+
 static void test_monitor(void)
 {
 	json_object *info;
@@ -637,6 +680,7 @@ int main(void)
 	test_commands();
 	test_access_kinds();
 	test_sockets();
+	test_pconfig_in_guest();
 	test_monitor();
 	test_injection();
 	test_checker();
