@@ -511,8 +511,9 @@ static int lab_npt_build(struct lab_npt *npt, struct lab_guest *g,
 		if (!npt->pages[i])
 			goto out;
 	}
-	/* Written through KeyID 0 so far */
-	wbinvd_on_all_cpus();
+	/* Zeroed through KeyID 0: write that back before using another */
+	for (unsigned int i = 0; i < npt->npages; i++)
+		clflush_cache_range(page_address(npt->pages[i]), PAGE_SIZE);
 #define NPT_PA(i)	page_to_phys(npt->pages[i])
 	memset(e, 0, PAGE_SIZE);
 	e[0] = lab_keyed(NPT_PA(1), nk) | LAB_NPT_FLAGS;
