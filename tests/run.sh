@@ -60,12 +60,13 @@ suite_kernel_keys_intel() {
 suite_kernel_keys_amd() {
 	lab kernel-keys-amd 600 "max,tme-mk=on" 1 keys "$LAB_KERNEL"
 }
-# Keyed memory.  /dev/ram0 (brd, 64 MiB) is the swap device of the memory
-# pressure test.  No MONITOR/MWAIT: TCG's MWAIT does not halt, and idle or
-# offline vCPUs spinning in it starve QEMU while the coherency checker is on.
+# Keyed memory, with the alias-coherency checker on from start to end
+# (keyed.checker=all).  /dev/ram0 (brd, 64 MiB) is the swap device of the
+# memory pressure test.  No MONITOR/MWAIT: TCG's MWAIT does not halt, and
+# idle vCPUs would spin.
 suite_kernel_keyed() {
 	lab kernel-keyed 900 "max,vendor=GenuineIntel,tme-mk=on,-monitor" 2 keyed \
-		"$LAB_KERNEL" 1024M "brd.rd_nr=1 brd.rd_size=65536"
+		"$LAB_KERNEL" 1024M "brd.rd_nr=1 brd.rd_size=65536 keyed.checker=all"
 }
 suite_kernel_cli() {
 	lab kernel-cli 600 "max,vendor=GenuineIntel,tme-mk=on" 1 cli.sh "$LAB_KERNEL"
