@@ -16,8 +16,8 @@ PY := /usr/bin/python3
 CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all deps qemu qemu-tree qemu-patches linux linux-tree linux-patches \
-	lab test demo bench checkpatch clean
+.PHONY: all deps qemu qemu-tree qemu-patches qemu-check linux linux-tree \
+	linux-patches lab test demo bench checkpatch clean
 
 all: qemu linux lab
 
@@ -47,6 +47,9 @@ qemu-tree: deps
 	scripts/qemu.sh tree
 qemu-patches:
 	scripts/qemu.sh export
+# QEMU's own unit tests and x86_64 qtests, patched against pristine
+qemu-check: deps
+	scripts/qemu.sh compare
 linux-tree: deps
 	scripts/linux.sh tree
 linux-patches:

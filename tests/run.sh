@@ -43,6 +43,17 @@ suite_unit() {
 	done
 }
 suite_qemu_options() { $PY_TEST tests/qemu/test_options.py "$QEMU"; }
+# QEMU's own tests of what the series touches: the QMP and HMP commands,
+# the CPU's properties and CPUID, the PC memory layout (make qemu-check
+# runs them all, against the pristine tree)
+suite_qemu_qtest() {
+	scripts/qemu.sh check qtest-x86_64/qmp-cmd-test qtest-x86_64/qmp-test \
+		qtest-x86_64/test-hmp qtest-x86_64/qom-test \
+		qtest-x86_64/device-introspect-test \
+		qtest-x86_64/test-x86-cpuid-compat qtest-x86_64/cpu-plug-test \
+		qtest-x86_64/numa-test qtest-x86_64/i440fx-test qtest-x86_64/q35-test \
+		qtest-x86_64/machine-none-test
+}
 suite_conformance_intel() {
 	lab conformance-intel 300 "max,vendor=GenuineIntel,tme-mk=on" 2 conformance
 }
@@ -74,7 +85,7 @@ suite_kernel_cli() {
 suite_checkpatch() { tests/checkpatch.sh; }
 
 PY_TEST=/usr/bin/python3
-ALL="unit qemu_options conformance_intel conformance_amd conformance_absent
+ALL="unit qemu_options qemu_qtest conformance_intel conformance_amd conformance_absent
 conformance_nested
 kernel_keys_intel kernel_keys_amd kernel_keyed kernel_cli checkpatch"
 suites=${*:-$ALL}
