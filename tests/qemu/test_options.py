@@ -73,6 +73,8 @@ def main():
        "defaults: 6 KeyID bits at bit 40 (phys-bits 46), 63 KeyIDs", r)
     ok(info.get("algorithms") == ["aes-xts-128", "aes-xts-256"],
        "defaults: both algorithms", r)
+    ok(info.get("keyed-pages") == 0 and info.get("owner-changes") == 0,
+       "no page is keyed at start", r)
     ok([p.get("socket") for p in info.get("packages", [])] == [0, 1] and
        all(p.get("keys") == [] for p in info.get("packages", [])),
        "one empty key table per socket at start", r)
