@@ -16,8 +16,8 @@ PY := /usr/bin/python3
 CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: host-image install-libvirt all deps qemu qemu-tree qemu-patches linux linux-tree linux-patches \
-	lab test demo bench checkpatch clean
+.PHONY: all deps qemu qemu-tree qemu-patches qemu-check linux linux-tree \
+	linux-patches lab test demo bench checkpatch clean host-image install-libvirt
 
 all: qemu linux lab
 
@@ -47,6 +47,9 @@ qemu-tree: deps
 	scripts/qemu.sh tree
 qemu-patches:
 	scripts/qemu.sh export
+# QEMU's own unit tests and x86_64 qtests, patched against pristine
+qemu-check: deps
+	scripts/qemu.sh compare
 linux-tree: deps
 	scripts/linux.sh tree
 linux-patches:
@@ -54,7 +57,7 @@ linux-patches:
 
 # The lab: test driver, guest programs and the initramfs that carries them
 LAB_GUEST_SRC := tests/lab/guest/lab.c tests/lab/guest/lab.h \
-	tests/lab/module/mktme_lab_uapi.h
+	tests/lab/guest/svm.h tests/lab/module/mktme_lab_uapi.h
 
 $(LAB)/mktme_lab.ko: tests/lab/module/mktme_lab.c tests/lab/module/mktme_lab_uapi.h | deps
 	@mkdir -p $(LAB)/module
@@ -94,7 +97,7 @@ $(addprefix $(LAB)/,$(KSELFTESTS)): linux
 
 $(LAB)/initramfs.cpio.gz: tests/lab/mkinitramfs.sh $(LAB)/mktme_lab.ko \
 		$(LAB)/conformance $(LAB)/demo $(LAB)/bench $(LAB)/keys $(LAB)/keybench \
-		$(addprefix $(LAB)/,$(KEYED_PROGS)) $(LAB)/keyedbench \
+		$(addprefix $(LAB)/,$(KEYED_PROGS)) $(LAB)/keyedbench $(LAB)/nested \
 		$(LAB)/hotpathbench $(addprefix $(LAB)/,$(KVM_PROGS)) $(LAB)/mktmectl \
 		$(addprefix $(LAB)/,$(KSELFTESTS)) tests/lab/guest/kselftests.sh \
 		tests/lab/guest/cli.sh \

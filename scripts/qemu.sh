@@ -6,6 +6,12 @@
 #   qemu.sh export   write the commits after "upstream" back to qemu-patches/
 #   qemu.sh build    build (or reuse) the patched QEMU; prints its prefix
 #   qemu.sh path     prints the prefix the current series builds to
+#   qemu.sh check [pristine] [TEST...]
+#                    QEMU's own tests (TEST: a meson test name such as
+#                    qtest-x86_64/qmp-cmd-test; default: every unit test and
+#                    x86_64 qtest) on the patched (or pristine) tree, as TAP
+#   qemu.sh compare  every unit test and x86_64 qtest on both trees: TAP, a
+#                    test failing only on the patched tree fails
 #
 # Builds are cached in $CACHE/qemu/<hash>, the hash covering the pinned
 # tarball, the series, the configure flags, the device set and the recipe
@@ -23,13 +29,14 @@ CONFIGURE_FLAGS=(--python=/usr/bin/python3 --target-list=x86_64-softmmu
 	--disable-docs --disable-install-blobs --disable-werror
 	--disable-gio --disable-fdt --enable-nettle)
 
-build_hash() {
+build_hash() {	# build_hash [pristine]
 	{
 		echo "$QEMU_ORIG_SHA256"
 		echo "${CONFIGURE_FLAGS[*]}"
 		echo "recipe $QEMU_RECIPE"
 		cat "$TOP/scripts/qemu-devices.mak"
-		series_files "$PATCHES" | while read -r p; do cat "$p"; done
+		[ "${1:-}" = pristine ] ||
+			series_files "$PATCHES" | while read -r p; do cat "$p"; done
 	} | sha256sum | cut -c1-16
 }
 
@@ -74,10 +81,126 @@ cmd_build() {
 	cached_build qemu "$(build_hash)" bin/qemu-system-x86_64 build_qemu
 }
 
+# QEMU's own tests need a build tree: $CACHE/qemu-check/<which>-<hash>,
+# built in place once (under a lock) and kept; older trees of the same
+# kind are removed.  Debian's firmware (seabios, ipxe, qemu-system-data)
+# stands in for the blobs the repack dropped.
+check_tree() {	# check_tree patched|pristine: prints the tree
+	local which=$1 hash dir f
+	hash=$(build_hash "$which")
+	dir=$CACHE/qemu-check/$which-$hash
+	mkdir -p "$CACHE/qemu-check"
+	(
+		flock 9
+		if ! [ -e "$dir/.configured" ]; then
+			for f in "$CACHE/qemu-check/$which"-*; do
+				[ "$f" = "$dir" ] || [ "$f" = "$dir.lock" ] ||
+					[ ! -d "$f" ] || rm -rf "$f"
+			done
+			rm -rf "$dir"
+			log "QEMU test tree ($which): $dir"
+			unpack_qemu "$dir/src"
+			[ "$which" = pristine ] || apply_series "$dir/src" "$PATCHES"
+			configure_tree "$dir/src" "$dir/build"
+			touch "$dir/.configured"
+		fi
+	) 9>"$dir.lock"
+	echo "$dir"
+}
+
+check_build() {	# check_build TREE [NINJA TARGET...]
+	local dir=$1 data f
+	shift
+	(
+		flock 9
+		log "building QEMU and its tests in $dir/build"
+		if [ $# -eq 0 ]; then
+			make -C "$dir/build" -j"$JOBS" check-build
+		else
+			make -C "$dir/build" -j"$JOBS" qemu-system-x86_64 "$@"
+		fi >"$dir/build/check-build.log" 2>&1 ||
+			{ tail -30 "$dir/build/check-build.log" >&2; die "QEMU test build failed"; }
+		data=$dir/build/qemu-bundle/usr/local/share/qemu
+		mkdir -p "$data"
+		for f in /usr/share/seabios/* /usr/share/qemu/* /usr/lib/ipxe/qemu/*; do
+			[ -e "$data/${f##*/}" ] || [ -L "$data/${f##*/}" ] ||
+				ln -s "$f" "$data/${f##*/}"
+		done
+	) 9>"$dir.lock"
+}
+
+# meson's results (LOG, its testlog .json) as TAP lines "RESULT NAME"
+check_results() {
+	/usr/bin/python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    print(t["result"], t["name"].split(" / ")[-1])' "$1"
+}
+
+check_run() {	# check_run TREE LOGBASE [TEST...]: prints "RESULT NAME" lines
+	local dir=$1 base=$2 timeout=${QEMU_CHECK_TIMEOUT_MULTIPLIER:-1}
+	shift 2
+	if [ $# -eq 0 ]; then
+		set -- --suite unit --suite qtest-x86_64
+	fi
+	(cd "$dir/build" && pyvenv/bin/meson test --no-rebuild --num-processes "$JOBS" \
+		--timeout-multiplier "$timeout" --logbase "$base" "$@" \
+		>"meson-logs/$base.out" 2>&1) || true
+	check_results "$dir/build/meson-logs/$base.json"
+}
+
+tap_of() {	# "RESULT NAME" lines as TAP
+	awk '{ r = $1; $1 = "";
+	       if (r == "OK") print "ok -" $0;
+	       else if (r == "SKIP") print "ok -" $0 " # SKIP";
+	       else print "not ok -" $0 " (" r ")" }'
+}
+
+cmd_check() {
+	local which=patched dir t targets=()
+	if [ "${1:-}" = pristine ]; then
+		which=pristine
+		shift
+	fi
+	dir=$(check_tree "$which")
+	for t in "$@"; do
+		case "$t" in
+		qtest-*/*) targets+=("tests/qtest/${t#*/}") ;;
+		*) targets+=("tests/unit/$t") ;;
+		esac
+	done
+	if [ $# -eq 0 ]; then
+		check_build "$dir"
+	else
+		check_build "$dir" "${targets[@]}"
+	fi
+	check_run "$dir" "mktme-check" "$@" | tap_of
+	echo "# logs: $dir/build/meson-logs/mktme-check.txt"
+}
+
+cmd_compare() {
+	local patched pristine
+	patched=$(check_tree patched)
+	pristine=$(check_tree pristine)
+	check_build "$pristine"
+	check_build "$patched"
+	check_run "$pristine" mktme-compare | sort -k2 >"$pristine/build/meson-logs/mktme-compare.results"
+	check_run "$patched" mktme-compare | sort -k2 >"$patched/build/meson-logs/mktme-compare.results"
+	join -1 2 -2 2 -a 1 -e MISSING -o 0,1.1,2.1 \
+		"$patched/build/meson-logs/mktme-compare.results" \
+		"$pristine/build/meson-logs/mktme-compare.results" |
+	awk '{ if ($2 == "OK" || $2 == $3) print "ok - " $1 " (" $2 ", pristine " $3 ")";
+	       else print "not ok - " $1 " (" $2 ", pristine " $3 ")" }'
+	echo "# logs: $patched/build/meson-logs/mktme-compare.txt, $pristine/build/meson-logs/mktme-compare.txt"
+}
+
 case "${1:-}" in
 tree) cmd_tree ;;
 export) cmd_export ;;
 build) cmd_build ;;
 path) cmd_path ;;
-*) echo "usage: $0 tree|export|build|path" >&2; exit 2 ;;
+check) shift; cmd_check "$@" ;;
+compare) cmd_compare ;;
+*) echo "usage: $0 tree|export|build|path|check|compare" >&2; exit 2 ;;
 esac

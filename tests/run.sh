@@ -46,6 +46,17 @@ suite_unit() {
 	done
 }
 suite_qemu_options() { $PY_TEST tests/qemu/test_options.py "$QEMU"; }
+# QEMU's own tests of what the series touches: the QMP and HMP commands,
+# the CPU's properties and CPUID, the PC memory layout (make qemu-check
+# runs them all, against the pristine tree)
+suite_qemu_qtest() {
+	scripts/qemu.sh check qtest-x86_64/qmp-cmd-test qtest-x86_64/qmp-test \
+		qtest-x86_64/test-hmp qtest-x86_64/qom-test \
+		qtest-x86_64/device-introspect-test \
+		qtest-x86_64/test-x86-cpuid-compat qtest-x86_64/cpu-plug-test \
+		qtest-x86_64/numa-test qtest-x86_64/i440fx-test qtest-x86_64/q35-test \
+		qtest-x86_64/machine-none-test
+}
 suite_conformance_intel() {
 	lab conformance-intel 300 "max,vendor=GenuineIntel,tme-mk=on" 2 conformance
 }
@@ -53,19 +64,24 @@ suite_conformance_amd() {
 	lab conformance-amd 300 "max,tme-mk=on" 1 conformance
 }
 suite_conformance_absent() { lab conformance-absent 120 "max" 1 conformance; }
+# Nested paging: the test driver runs SVM guests with KeyIDs in their NPT
+suite_conformance_nested() {
+	lab conformance-nested 300 "max,tme-mk=on" 1 nested
+}
 suite_kernel_keys_intel() {
 	lab kernel-keys-intel 600 "max,vendor=GenuineIntel,tme-mk=on" 2 keys "$LAB_KERNEL"
 }
 suite_kernel_keys_amd() {
 	lab kernel-keys-amd 600 "max,tme-mk=on" 1 keys "$LAB_KERNEL"
 }
-# Keyed memory.  /dev/ram0 (brd, 64 MiB) is the swap device of the memory
-# pressure test.  No MONITOR/MWAIT: TCG's MWAIT does not halt, and idle or
-# offline vCPUs spinning in it starve QEMU while the coherency checker is on.
+# Keyed memory, with the alias-coherency checker on from start to end
+# (keyed.checker=all).  /dev/ram0 (brd, 64 MiB) is the swap device of the
+# memory pressure test.  No MONITOR/MWAIT: TCG's MWAIT does not halt, and
+# idle vCPUs would spin.
 suite_kernel_keyed() {
 	lab kernel-keyed 1200 "max,vendor=GenuineIntel,tme-mk=on,-monitor" 2 \
 		keyed,keyed_errors,keyed_pages,keyed_algs,kselftests.sh \
-		"$LAB_KERNEL" 1024M "brd.rd_nr=1 brd.rd_size=65536 keyed.checker=off"
+		"$LAB_KERNEL" 1024M "brd.rd_nr=1 brd.rd_size=65536 keyed.checker=all"
 }
 # KVM guests bound to a key: kvm-amd on the emulated AMD model (SVM, NPT),
 # its guests nested; the lab's checks and the KVM selftest
@@ -91,9 +107,9 @@ suite_libvirt_lab() {
 }
 
 PY_TEST=/usr/bin/python3
-ALL="unit qemu_options conformance_intel conformance_amd conformance_absent
-kernel_keys_intel kernel_keys_amd kernel_keyed kernel_kvm kernel_cli checkpatch
-libvirt_host libvirt_lab"
+ALL="unit qemu_options qemu_qtest conformance_intel conformance_amd conformance_absent
+conformance_nested kernel_keys_intel kernel_keys_amd kernel_keyed kernel_kvm kernel_cli
+checkpatch libvirt_host libvirt_lab"
 suites=${*:-$ALL}
 
 passed=0 failed=0 skipped=0

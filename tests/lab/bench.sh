@@ -1,8 +1,11 @@
 #!/bin/bash
-# make bench: keyed-access throughput against KeyID 0, Debian's kernel boot
-# time on the TME-MK model against the stock model, and the mktme key
-# service's latency with 63 and 32767 KeyIDs on the lab kernel.  Writes
-# the figures to build/bench.md (copy them to docs/benchmarks.md).
+# make bench: Debian's kernel boot time on the TME-MK model against the
+# stock model; keyed read, write and execute throughput against KeyID 0,
+# the cost of a page changing KeyID and a nested guest with keyed against
+# unkeyed NPT entries (tests/lab/guest/bench.c, AMD model with SVM); and
+# the mktme key service's latency with 63 and 32767 KeyIDs on the lab
+# kernel.  Writes the figures to build/bench.md (copy them to
+# docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/common.sh
@@ -12,13 +15,16 @@ runs=${BENCH_RUNS:-5}
 out=build/bench.md
 mkdir -p build/test-logs
 
+bench() {	# bench CPU SOCKETS APPEND: the guest's bench program
+	tests/lab/lab.py --qemu "$qemu" --kernel "/boot/vmlinuz-$kver" \
+		--initrd build/lab/initramfs.cpio.gz --cpu "$1" --sockets "$2" \
+		--append "lab.run=bench quiet $3" --timeout 900 \
+		--log build/test-logs/bench.console >build/test-logs/bench.tap
+}
 boot() {	# boot CPU: seconds from QEMU start to the first guest program
 	local t0 t1
 	t0=$(date +%s.%N)
-	tests/lab/lab.py --qemu "$qemu" --kernel "/boot/vmlinuz-$kver" \
-		--initrd build/lab/initramfs.cpio.gz --cpu "$1" \
-		--append "lab.run=bench quiet" --timeout 300 \
-		--log build/test-logs/bench.console >build/test-logs/bench.tap
+	bench "$1" 1 bench=boot
 	t1=$(date +%s.%N)
 	echo "$t1 - $t0" | bc
 }
@@ -31,20 +37,33 @@ for i in $(seq "$runs"); do
 done
 s=$(printf '%s\n' "${stock[@]}" | median)
 t=$(printf '%s\n' "${tme[@]}" | median)
-bench=$(sed -n 's/^@@BENCH //p' build/test-logs/bench.tap)
+bench max,tme-mk=on 1 ""
+figures=$(sed -n 's/^@@BENCH //p' build/test-logs/bench.tap)
+bench max,tme-mk=on 2 bench=switch
+busy=$(sed -n 's/^@@BENCH //p' build/test-logs/bench.tap)
 {
 	echo "| measure | value |"
 	echo "|---|---|"
 	echo "| boot to first program, stock model (median of $runs) | ${s} s |"
 	echo "| boot to first program, TME-MK model (median of $runs) | ${t} s |"
 	echo "| TME-MK boot overhead | $(echo "scale=1; ($t - $s) * 100 / $s" | bc) % |"
-	echo "$bench" | /usr/bin/python3 -c '
+	printf '%s\n%s\n' "$figures" "$busy" | /usr/bin/python3 -c '
 import json, sys
-b = json.load(sys.stdin)
-for op in ("read", "write"):
-    print("| %s 4 KiB, KeyID 0 | %.1f MiB/s |" % (op, b[op + "_keyid0"]))
-    print("| %s 4 KiB, KeyID 1 (AES-XTS-128) | %.1f MiB/s (%.1fx slower) |"
-          % (op, b[op + "_keyed"], b[op + "_keyid0"] / b[op + "_keyed"]))'
+b, busy = (json.loads(l) for l in sys.stdin.read().split("\n") if l)
+for op, unit in (("read", "MiB/s"), ("write", "MiB/s"), ("exec", "M instructions/s")):
+    print("| %s through KeyID 0, 1 MiB mapped in user space (median of 5) | %.0f %s |"
+          % (op, b[op + "_keyid0"], unit))
+    print("| %s through KeyID 1 after first touch (AES-XTS-128) | %.0f %s (**ratio %.2f**) |"
+          % (op, b[op + "_keyed"], unit, b[op + "_keyid0"] / b[op + "_keyed"]))
+print("| one page changing KeyID (write back, flush, decrypt), 1 vCPU | %.1f us |"
+      % b["switch_us"])
+print("| the same, 2 vCPUs, the other one busy | %.1f us |" % busy["switch_busy_us"])
+print("| nested guest, %.0f M instructions over 64 MiB, KeyID 0 NPT entries (median of 5) | %.3f s |"
+      % (b["nested_minstr"], b["nested_keyid0_s"]))
+print("| the same, KeyID 1 NPT entries | %.3f s (**ratio %.2f**) |"
+      % (b["nested_keyed_s"], b["nested_keyed_s"] / b["nested_keyid0_s"]))
+print("| first run (first touch of 66 MiB), KeyID 0 / KeyID 1 | %.3f s / %.3f s |"
+      % (b["nested_keyid0_first_s"], b["nested_keyed_first_s"]))'
 } | tee "$out"
 
 lab_kernel="$(cat build/linux-dir)/bzImage"

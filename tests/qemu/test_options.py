@@ -73,6 +73,8 @@ def main():
        "defaults: 6 KeyID bits at bit 40 (phys-bits 46), 63 KeyIDs", r)
     ok(info.get("algorithms") == ["aes-xts-128", "aes-xts-256"],
        "defaults: both algorithms", r)
+    ok(info.get("keyed-pages") == 0 and info.get("owner-changes") == 0,
+       "no page is keyed at start", r)
     ok([p.get("socket") for p in info.get("packages", [])] == [0, 1] and
        all(p.get("keys") == [] for p in info.get("packages", [])),
        "one empty key table per socket at start", r)
@@ -113,6 +115,24 @@ def main():
     ok(len(r) == 5 and "TME-MK: 6 KeyID bits at bit 40" in r[4].get("return", "")
        and "checker: on" in r[4].get("return", ""),
        "HMP info mktme", r)
+
+    # pc_memory_init() moves AMD guests' RAM above 4 GiB to 1 TiB when
+    # maxmem reaches the HyperTransport hole: with 46 physical and 6 KeyID
+    # bits, 1 TiB is where the KeyID-1 alias starts.
+    rc, err = start_error("max,tme-mk=on", "-m", "4G,slots=2,maxmem=1T")
+    ok(rc != 0 and "overlap the KeyID aliases from 0x10000000000" in err and
+       "phys-bits 46, tme-mk-keyid-bits 6" in err and "maxmem" in err,
+       "AMD: RAM relocated to 1 TiB (the KeyID-1 alias) is refused", err)
+    rc, err = start_error("max,vendor=GenuineIntel,tme-mk=on",
+                          "-m", "1G,slots=1,maxmem=1100G")
+    ok(rc != 0 and "overlap the KeyID aliases" in err,
+       "Intel: hotpluggable memory up to the KeyID aliases is refused", err)
+    rc, err = start_error("max,tme-mk=on,phys-bits=48", "-m",
+                          "4G,slots=2,maxmem=1T")
+    ok(rc == 0, "the same layout with phys-bits=48 (aliases from 4 TiB) "
+       "starts", err)
+    rc, err = start_error("max,tme-mk=on", "-m", "1G,slots=1,maxmem=64G")
+    ok(rc == 0, "a layout below the aliases starts", err)
 
     r, err = qmp("max,tme-mk=on", [{"execute": "query-migrate"},
                                    {"execute": "migrate",

@@ -19,9 +19,11 @@
 #include <string.h>
 #include <sys/klog.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lab.h"
+#include "svm.h"
 
 #define MSR_MKTME_KEYID_PARTITIONING	0x87
 #define MSR_TME_CAPABILITY		0x981
@@ -497,6 +499,162 @@ static void test_sockets(void)
 	lab_free(pa1);
 }
 
+/*
+ * One page used through two KeyIDs at once by two vCPUs, each on its own
+ * line, for a second: as on hardware, where the lines are independent,
+ * each vCPU always reads back what it wrote, and never the other's
+ * plaintext through its own KeyID, however often the page changes hands.
+ */
+struct hammer {
+	volatile int ready[2], stop;
+	volatile unsigned int rounds[2], bad[2];
+};
+
+static void hammer(struct hammer *h, volatile uint64_t *p, unsigned int me,
+		   unsigned int line, unsigned int other)
+{
+	unsigned int i, bad = 0;
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(me, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	h->ready[me] = 1;
+	while (!h->ready[!me])
+		;
+	for (i = 0; !h->stop; i++) {
+		uint64_t v = (uint64_t)line << 48 | i, o0, o7;
+
+		p[line * 8] = v;
+		p[line * 8 + 7] = ~v;
+		o0 = p[other * 8];
+		o7 = p[other * 8 + 7];
+		if (p[line * 8] != v || p[line * 8 + 7] != ~v ||
+		    (o0 >> 48 == other && o7 == ~o0))
+			bad++;
+	}
+	h->rounds[me] = i;
+	h->bad[me] = bad;
+}
+
+/* query-mktme's owner-changes: pages whose view changed KeyID */
+static long long owner_changes(void)
+{
+	json_object *info = lab_qmp("query-mktme", NULL), *v;
+	long long n = -1;
+
+	if (info && json_object_object_get_ex(info, "owner-changes", &v))
+		n = json_object_get_int64(v);
+	json_object_put(info);
+	return n;
+}
+
+static void test_concurrent(void)
+{
+	volatile uint64_t *k1, *k2;
+	long long changes;
+	struct hammer *h;
+	uint64_t pa;
+	pid_t pid;
+
+	if (nr_cpus < 2) {
+		tap_skip("needs 2 CPUs", "two vCPUs on one page through two "
+			 "KeyIDs");
+		return;
+	}
+	pa = lab_alloc_node(0);
+	program(0, 1, KEYID_SET_KEY_DIRECT, ENC_ALG_AES_XTS_256, key_a,
+		tweak_a, 32);
+	program(0, 2, KEYID_SET_KEY_DIRECT, ENC_ALG_AES_XTS_128, key_b,
+		tweak_b, 16);
+	h = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		 -1, 0);
+	k1 = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, lab_fd,
+		  keyed(pa, 1));
+	if (!tap_ok(h != MAP_FAILED && k1 != MAP_FAILED,
+		    "concurrent: one page mapped through KeyID 1"))
+		return;
+	changes = owner_changes();
+	pid = fork();
+	if (pid == 0) {
+		/* The driver's mappings are not inherited (VM_DONTCOPY) */
+		k2 = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			  lab_fd, keyed(pa, 2));
+		if (k2 != MAP_FAILED)
+			hammer(h, k2, 1, 40, 3);
+		_exit(k2 == MAP_FAILED);
+	}
+	if (fork() == 0) {
+		sleep(1);
+		h->stop = 1;
+		_exit(0);
+	}
+	hammer(h, k1, 0, 3, 40);
+	while (wait(NULL) > 0)
+		;
+	changes = owner_changes() - changes;
+	tap_ok(pid > 0 && h->rounds[0] && h->rounds[1] && !h->bad[0] &&
+	       !h->bad[1] && changes >= 2,
+	       "concurrent: CPU 0 through KeyID 1 and CPU 1 through KeyID 2, "
+	       "one line each of the same page, read back their writes and "
+	       "never the other's plaintext (rounds %u and %u, bad %u and %u, "
+	       "%lld changes of owner)", h->rounds[0], h->rounds[1],
+	       h->bad[0], h->bad[1], changes);
+	k2 = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, lab_fd,
+		  keyed(pa, 2));
+	tap_ok(k2 != MAP_FAILED && h->rounds[0] && h->rounds[1] &&
+	       k1[3 * 8] == ((3ull << 48) | (h->rounds[0] - 1)) &&
+	       k2[40 * 8] == ((40ull << 48) | (h->rounds[1] - 1)),
+	       "concurrent: and each KeyID's last write is what it reads at "
+	       "the end");
+	munmap((void *)k1, PAGE);
+	munmap((void *)k2, PAGE);
+	munmap(h, PAGE);
+	lab_free(pa);
+}
+
+/*
+ * PCONFIG in an SVM guest raises #UD: the emulated counterpart of VMX's
+ * "enable PCONFIG" control, which SVM does not have.  A flat 32-bit guest
+ * of the test driver's own hypervisor tries to program KeyID 10.
+ */
+static void test_pconfig_in_guest(void)
+{
+	/* xor %eax, %eax; mov $0x3000, %ebx; pconfig; hlt */
+	static const uint8_t code[] = { 0x31, 0xc0, 0xbb, 0x00, 0x30, 0x00,
+					0x00, 0x0f, 0x01, 0xc5, 0xf4 };
+	struct mktme_lab_svm_run r = { .rip = 0x1000, .rsp = 0x2000 };
+	struct mktme_lab_pconfig p;
+	json_object *info;
+	int fd, ret;
+
+	if (cpu_is_intel()) {
+		tap_skip("no SVM on the Intel model", "PCONFIG in an SVM guest");
+		return;
+	}
+	fd = guest_open(4);
+	key_program(&p, 0, 10, KEYID_SET_KEY_RANDOM, ENC_ALG_AES_XTS_128,
+		    NULL, NULL, 16);
+	if (!tap_ok(fd >= 0 && guest_write(fd, 0x1000, 0, code, sizeof(code)) &&
+		    guest_write(fd, 0x3000, 0, p.st, sizeof(p.st)),
+		    "a flat 32-bit SVM guest of the test driver"))
+		goto out;
+	ret = ioctl(fd, MKTME_LAB_SVM_RUN, &r);
+	tap_ok(ret == 0 && r.exit_code == SVM_EXIT_EXCP_UD &&
+	       r.rip_out == 0x1007,
+	       "PCONFIG in an SVM guest raises #UD (exit %#llx at %#llx)",
+	       (unsigned long long)r.exit_code,
+	       (unsigned long long)r.rip_out);
+	info = lab_qmp("query-mktme", NULL);
+	tap_ok(info && !lab_key_table_has(info, -1, 10, "set-key-random",
+					  "aes-xts-128"),
+	       "PCONFIG in an SVM guest: the key table did not change");
+	json_object_put(info);
+out:
+	if (fd >= 0)
+		close(fd);
+}
+
 static void test_monitor(void)
 {
 	json_object *info;
@@ -637,6 +795,8 @@ int main(void)
 	test_commands();
 	test_access_kinds();
 	test_sockets();
+	test_concurrent();
+	test_pconfig_in_guest();
 	test_monitor();
 	test_injection();
 	test_checker();
