@@ -15,7 +15,7 @@ QEMU="$(cat build/qemu-prefix)/bin/qemu-system-x86_64"
 KVER=$(lab_kver)
 KERNEL=/boot/vmlinuz-$KVER
 INITRD=build/lab/initramfs.cpio.gz
-LOGS=build/test-logs
+LOGS=${LAB_LOGS:-build/test-logs}
 mkdir -p "$LOGS"
 export QEMU KERNEL INITRD
 
