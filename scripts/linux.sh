@@ -83,7 +83,9 @@ build_selftests() {	# build_selftests TREE OUT
 		"$1/tools/testing/selftests/mm/encrypt_mprotect_test.c"
 	# The KVM selftest with its library, against the tree's own headers
 	make -C "$1" -s headers >&2
-	make -C "$kvm" -s -j"$JOBS" LDFLAGS=-static "$kvm/x86_64/mktme_test" >&2
+	# OUTPUT: lib.mk sets it only at MAKELEVEL 0, and this may run under make
+	make -C "$kvm" -s -j"$JOBS" OUTPUT="$kvm" LDFLAGS=-static \
+		"$kvm/x86_64/mktme_test" >&2
 	cp "$kvm/x86_64/mktme_test" "$2/"
 }
 
