@@ -139,7 +139,7 @@ $(BUILD)/unit/qemu-wrapper: $(WRAPPER_SRC) $(HOOK_HDR) | deps
 
 # Unit tests of the hook's modules, one file per subject
 HOOK_TESTS := test_domain_xml test_hook_state test_hook_keys test_qemu_argv \
-	test_qmp_proxy test_hook
+	test_qmp_proxy test_hook test_hook_crash
 $(BUILD)/unit/test_domain_xml: tests/unit/test_domain_xml.c $(HOOKD)/domain_xml.c \
 		$(HOOKD)/mkerr.c $(HOOK_HDR) | deps
 $(BUILD)/unit/test_hook_state: tests/unit/test_hook_state.c $(HOOKD)/hook_state.c \
@@ -150,9 +150,13 @@ $(BUILD)/unit/test_qemu_argv: tests/unit/test_qemu_argv.c $(HOOKD)/qemu_argv.c \
 		$(HOOKD)/mkerr.c $(HOOK_HDR) | deps
 $(BUILD)/unit/test_qmp_proxy: tests/unit/test_qmp_proxy.c $(HOOKD)/qmp_proxy.c \
 		$(HOOKD)/qemu_argv.c $(HOOKD)/mkerr.c $(HOOK_HDR) | deps
-$(BUILD)/unit/test_hook: tests/unit/test_hook.c $(HOOKD)/hook_state.c \
+HARNESS := tests/unit/hook_harness.c tests/unit/hook_harness.h
+$(BUILD)/unit/test_hook: tests/unit/test_hook.c $(HARNESS) $(HOOKD)/hook_state.c \
 		$(HOOKD)/mkerr.c $(HOOK_HDR) $(BUILD)/unit/mktme-kvm-hook \
 		$(BUILD)/unit/qemu-wrapper | deps
+$(BUILD)/unit/test_hook_crash: tests/unit/test_hook_crash.c $(HARNESS) \
+		$(HOOKD)/hook_state.c $(HOOKD)/mkerr.c $(HOOK_HDR) \
+		$(BUILD)/unit/mktme-kvm-hook $(BUILD)/unit/qemu-wrapper | deps
 $(addprefix $(BUILD)/unit/,$(HOOK_TESTS)):
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_USER) -std=c11 $(SANITIZE) $(XML_CFLAGS) -o $@ \
