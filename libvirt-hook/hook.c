@@ -659,17 +659,17 @@ unlock:
 
 /*
  * migrate (this host is the destination, before QEMU starts and any
- * memory is sent) and restore (virsh restore, or start from a managed
- * save image, before the image is read): the domain arrives with guest
- * memory in plaintext (the migration stream, the saved image) and gets
- * a key of this host's in the prepare phase that follows, as for any
- * start; its memory is then written through the new KeyID.  Refuse here,
- * early, when that cannot work: the XML (the wrapper, what encrypted
- * domains cannot have), no TME-MK, no KeyID free for a key that does not
- * live here yet.  libvirt lets this phase rewrite the XML (qemu.d scripts
- * are filters); the hook prints nothing, which keeps it as it is.
+ * memory is sent): the domain arrives with its memory in plaintext (the
+ * migration stream) and gets a key of this host's in the prepare phase
+ * that follows, as for any start, before QEMU runs; its memory is then
+ * written through the new KeyID.  Refuse here, early, when that cannot
+ * work: the XML (the wrapper, what encrypted domains cannot have), no
+ * TME-MK, no KeyID free for a key that does not live here yet.  A refusal
+ * cancels the migration; the guest runs on at the source.  libvirt lets
+ * this phase rewrite the XML (qemu.d scripts are filters); the hook
+ * prints nothing, which keeps it as it is.
  */
-static int act_incoming(struct hook *h)
+static int act_migrate(struct hook *h)
 {
 	struct mktme_platform p;
 	key_serial_t ring;
@@ -713,6 +713,23 @@ static int act_incoming(struct hook *h)
 			 "or choose another host", p.keyids_in_use, p.keyids_total);
 }
 
+/*
+ * restore (virsh restore, or virsh start of a domain with a managed save
+ * image): the restored guest gets a key of its own in the prepare phase
+ * that follows, before QEMU reads the image, exactly as a start does, and
+ * prepare refuses what cannot be encrypted.  This phase itself never
+ * fails: libvirt 11.3, when the restore hook fails on a managed save
+ * start, deletes the managed save image (the guest's state is lost) and
+ * reports the domain started while it stays shut off; a failed prepare
+ * keeps the image and fails the start with the hook's message.  The XML
+ * is kept (nothing printed).
+ */
+static int act_restore(struct hook *h)
+{
+	(void)h;
+	return 0;
+}
+
 static int act_nothing(struct hook *h)
 {
 	(void)h;
@@ -722,11 +739,11 @@ static int act_nothing(struct hook *h)
 /* libvirt's qemu hook operations (docs/hooks.rst), alphabetical */
 static const struct operation operations[] = {
 	{ act_nothing, "attach" },
-	{ act_incoming, "migrate" },
+	{ act_migrate, "migrate" },
 	{ act_prepare, "prepare" },
 	{ act_reconnect, "reconnect" },
 	{ act_release, "release" },
-	{ act_incoming, "restore" },
+	{ act_restore, "restore" },
 	{ act_start, "start" },
 	{ act_started, "started" },
 	{ act_nothing, "stopped" },

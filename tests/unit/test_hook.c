@@ -257,6 +257,55 @@ Test(hook, incoming_migration_and_restore_checks, .init = setup, .fini = teardow
 	cr_expect_eq(hook("m", "restore", "begin", x), 0, "%s", out);
 	cr_expect_eq(hook("m", "migrate", "begin", wrong), 1);
 	cr_expect(strstr(out, "not the mktme-kvm QEMU wrapper"), "%s", out);
+	/* The wrapper without the attribute: the migration is refused */
+	cr_expect_eq(hook("m", "migrate", "begin", dom(2, "m", UUID1, NULL, NULL)), 1);
+	cr_expect(strstr(out, "mktmectl domain disable m"), "%s", out);
+	/* restore never fails (a failed restore hook makes libvirt delete a
+	 * managed save image): prepare, which follows, refuses */
+	cr_expect_eq(hook("m", "restore", "begin", wrong), 0, "%s", out);
+	cr_expect_str_eq(out, "");
+	cr_expect_eq(hook("m", "prepare", "begin", wrong), 1);
+	cr_expect(strstr(out, "mktme-kvm: domain m: prepare: "), "%s", out);
+	/* Nothing was prepared by these phases */
+	cr_expect_eq(ring_key("mktme-kvm:" UUID1), -1);
+}
+
+Test(hook, incoming_to_a_host_without_the_wrapper, .init = setup, .fini = teardown)
+{
+	const char *x = dom(0, "m", UUID1, "type='cpu' algorithm='aes-xts-128'",
+			    "/nonexistent/mktme-kvm/qemu-system-x86_64");
+
+	setenv("MKTME_KVM_WRAPPER", "/nonexistent/mktme-kvm/qemu-system-x86_64", 1);
+	cr_expect_eq(hook("m", "migrate", "begin", x), 1);
+	cr_expect(strstr(out, "is not installed on this host: install mktme-kvm here"),
+		  "%s", out);
+}
+
+/*
+ * save (release end saved) on the way out, then restore: restore begin,
+ * prepare, start, started; the restored guest gets a key of its own, not
+ * the one it was saved with
+ */
+Test(hook, restore_gets_a_new_key, .init = setup, .fini = teardown)
+{
+	const char *x = dom(0, "r", UUID1, "type='cpu' algorithm='aes-xts-256'", NULL);
+	key_serial_t before, after;
+
+	cr_assert_eq(hook("r", "prepare", "begin", x), 0, "%s", out);
+	cr_assert_eq(hook("r", "started", "begin", x), 0, "%s", out);
+	before = ring_key("mktme-kvm:" UUID1);
+	cr_expect_eq(hook("r", "stopped", "end", x), 0, "%s", out);
+	cr_expect_eq(hook("r", "release", "end", x), 0, "%s", out);
+	cr_expect(!alive(before), "the saved domain's key went with it");
+	cr_expect_eq(hook("r", "restore", "begin", x), 0, "%s", out);
+	cr_expect_str_eq(out, "", "the XML is kept (empty output)");
+	cr_expect_eq(hook("r", "prepare", "begin", x), 0, "%s", out);
+	cr_expect_eq(hook("r", "start", "begin", x), 0, "%s", out);
+	cr_expect_eq(hook("r", "started", "begin", x), 0, "%s", out);
+	after = ring_key("mktme-kvm:" UUID1);
+	cr_expect(after > 0 && after != before, "a new key: %d, was %d", after, before);
+	cr_expect_eq(hook("r", "release", "end", x), 0, "%s", out);
+	cr_expect(!alive(after));
 }
 
 static int wrapper(char *const extra[], int n)
