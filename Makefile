@@ -17,7 +17,7 @@ CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 .PHONY: all deps qemu qemu-tree qemu-patches qemu-check linux linux-tree \
-	linux-patches lab test demo bench checkpatch clean host-image install-libvirt
+	linux-patches lab test demo bench bench-hook checkpatch clean host-image install-libvirt
 
 all: qemu linux lab
 
@@ -227,8 +227,15 @@ test: qemu linux lab $(BUILD)/unit/test_lab $(BUILD)/unit/test_mktmectl \
 demo: qemu linux lab
 	tests/lab/demo.sh
 
-bench: qemu lab
+bench: qemu lab $(BUILD)/hook/mktme-kvm-hook
 	tests/lab/bench.sh
+
+# The libvirt hook's time per phase alone (make bench runs it too); needs
+# neither the lab nor TME-MK
+bench-hook: $(BUILD)/hook/mktme-kvm-hook
+	@mkdir -p $(BUILD)
+	tests/libvirt/hookbench.sh $(HOOK_BENCH_RUNS) | tee $(BUILD)/bench-hook.md
+HOOK_BENCH_RUNS ?= 300
 
 checkpatch:
 	tests/checkpatch.sh

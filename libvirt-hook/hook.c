@@ -713,6 +713,12 @@ static int act_migrate(struct hook *h)
 			 "or choose another host", p.keyids_in_use, p.keyids_total);
 }
 
+static int act_nothing(struct hook *h)
+{
+	(void)h;
+	return 0;
+}
+
 /*
  * restore (virsh restore, or virsh start of a domain with a managed save
  * image): the restored guest gets a key of its own in the prepare phase
@@ -722,28 +728,17 @@ static int act_migrate(struct hook *h)
  * start, deletes the managed save image (the guest's state is lost) and
  * reports the domain started while it stays shut off; a failed prepare
  * keeps the image and fails the start with the hook's message.  The XML
- * is kept (nothing printed).
+ * is kept (nothing printed): restore is an operation with nothing to do.
+ *
+ * libvirt's qemu hook operations (docs/hooks.rst), alphabetical.
  */
-static int act_restore(struct hook *h)
-{
-	(void)h;
-	return 0;
-}
-
-static int act_nothing(struct hook *h)
-{
-	(void)h;
-	return 0;
-}
-
-/* libvirt's qemu hook operations (docs/hooks.rst), alphabetical */
 static const struct operation operations[] = {
 	{ act_nothing, "attach" },
 	{ act_migrate, "migrate" },
 	{ act_prepare, "prepare" },
 	{ act_reconnect, "reconnect" },
 	{ act_release, "release" },
-	{ act_restore, "restore" },
+	{ act_nothing, "restore" },
 	{ act_start, "start" },
 	{ act_started, "started" },
 	{ act_nothing, "stopped" },
