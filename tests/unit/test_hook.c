@@ -386,3 +386,49 @@ Test(wrapper, memory_hotplug_gets_the_monitor_relay, .init = setup, .fini = tear
 	snprintf(qsock, sizeof(qsock), "%s/qmp/" UUID1 ".sock", state_dir);
 	cr_expect_eq(stat(qsock, &st), 0, "QEMU's socket is in the hook's directory");
 }
+
+/*
+ * Live migration as libvirt runs the hook on two hosts (two state
+ * directories and keyrings here): the destination's migrate, prepare and
+ * start, which leave it a key of its own before QEMU starts and the
+ * stream arrives; then the source's stopped and release (migrated).
+ */
+Test(hook, migration_rekeys_on_the_destination, .init = setup, .fini = teardown)
+{
+	const char *x = dom(0, "mig", UUID1, "type='cpu' algorithm='aes-xts-256'", NULL);
+	char src_dir[320], src_ring[80], dst_ring[64];
+	key_serial_t ks, kd;
+
+	/* The source: the domain runs there with its key */
+	snprintf(src_dir, sizeof(src_dir), "%s/source-run", dir);
+	snprintf(src_ring, sizeof(src_ring), "%s-source", ring_name);
+	snprintf(dst_ring, sizeof(dst_ring), "%s", ring_name);
+	setenv("MKTME_KVM_STATE_DIR", src_dir, 1);
+	setenv("MKTME_KVM_KEYRING", src_ring, 1);
+	cr_assert_eq(hook("mig", "prepare", "begin", x), 0, "%s", out);
+	cr_assert_eq(hook("mig", "started", "begin", x), 0, "%s", out);
+	ks = keyctl_search(keyctl_search(KEY_SPEC_USER_KEYRING, "keyring", src_ring, 0),
+			   "user", "mktme-kvm:" UUID1, 0);
+	cr_assert_gt(ks, 0);
+	/* The destination */
+	setenv("MKTME_KVM_STATE_DIR", state_dir, 1);
+	setenv("MKTME_KVM_KEYRING", dst_ring, 1);
+	cr_expect_eq(hook("mig", "migrate", "begin", x), 0, "%s", out);
+	cr_expect_str_eq(out, "", "the XML is kept");
+	cr_expect_eq(ring_key("mktme-kvm:" UUID1), -1, "migrate itself makes nothing");
+	cr_expect_eq(hook("mig", "prepare", "begin", x), 0, "%s", out);
+	cr_expect_eq(hook("mig", "start", "begin", x), 0, "%s", out);
+	kd = ring_key("mktme-kvm:" UUID1);
+	cr_expect(kd > 0 && kd != ks, "a key of the destination's before QEMU starts");
+	cr_expect(alive(ks), "the source's key lives while the guest runs there");
+	cr_expect_eq(hook("mig", "started", "begin", x), 0, "%s", out);
+	/* The switch-over: the source lets go */
+	setenv("MKTME_KVM_STATE_DIR", src_dir, 1);
+	setenv("MKTME_KVM_KEYRING", src_ring, 1);
+	cr_expect_eq(hook("mig", "stopped", "end", x), 0, "%s", out);
+	cr_expect_eq(hook("mig", "release", "end", x), 0, "%s", out);
+	cr_expect(!alive(ks), "the source's key is revoked");
+	cr_expect(alive(kd), "the destination's is the guest's now");
+	keyctl_unlink(keyctl_search(KEY_SPEC_USER_KEYRING, "keyring", src_ring, 0),
+		      KEY_SPEC_USER_KEYRING);
+}
