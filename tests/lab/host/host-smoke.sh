@@ -133,6 +133,9 @@ in_use() { mktmectl --json status | sed -n 's/.*"keyids_in_use": \([0-9]*\).*/\1
 T1=11111111-0000-4000-8000-000000000001
 T2=11111111-0000-4000-8000-000000000002
 TENANT='type="cpu" algorithm="aes-xts-128" key="tenant-a"'
+# KeyIDs of revoked keys are released asynchronously: start from a settled count
+settled() { [ "$(in_use)" = "$(grep ' mktme ' /proc/keys | awk '$2 !~ /R/' | wc -l)" ]; }
+wait_for 30 settled
 base=$(in_use)
 shared_start() {
 	runhook ta $T1 "$TENANT" prepare begin && runhook tb $T2 "$TENANT" prepare begin
