@@ -610,6 +610,7 @@ static int act_reconnect(struct hook *h)
 	struct state s;
 	char desc[128];
 	bool created_now;
+	char *before = NULL;
 	int lock, ret = -1;
 
 	lock = state_lock(h->cfg.state_dir, h->cfg.qemu_group, &h->err);
@@ -617,6 +618,7 @@ static int act_reconnect(struct hook *h)
 		return -1;
 	if (state_load(h->cfg.state_dir, &s, &h->err))
 		goto unlock;
+	before = state_format(&s);
 	ring = keys_ring(h->cfg.keyring, &h->err);
 	if (ring < 0 || reconcile(h, &s, ring, h->dom.uuid, true))
 		goto out;
@@ -646,8 +648,9 @@ static int act_reconnect(struct hook *h)
 		}
 	}
 	crash_point(h, "before-save");
-	ret = state_save(h->cfg.state_dir, &s, h->cfg.qemu_group, &h->err);
+	ret = save_if_changed(h, &s, before);
 out:
+	free(before);
 	state_free(&s);
 unlock:
 	state_unlock(lock);
