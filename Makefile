@@ -17,7 +17,7 @@ CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 .PHONY: all deps qemu qemu-tree qemu-patches qemu-check linux linux-tree \
-	linux-patches lab test demo bench checkpatch clean host-image install-libvirt
+	linux-patches lab test demo bench bench-hook checkpatch clean host-image install-libvirt
 
 all: qemu linux lab
 
@@ -139,7 +139,7 @@ $(BUILD)/unit/qemu-wrapper: $(WRAPPER_SRC) $(HOOK_HDR) | deps
 
 # Unit tests of the hook's modules, one file per subject
 HOOK_TESTS := test_domain_xml test_hook_state test_hook_keys test_qemu_argv \
-	test_qmp_proxy test_hook
+	test_qmp_proxy test_hook test_hook_crash
 $(BUILD)/unit/test_domain_xml: tests/unit/test_domain_xml.c $(HOOKD)/domain_xml.c \
 		$(HOOKD)/mkerr.c $(HOOK_HDR) | deps
 $(BUILD)/unit/test_hook_state: tests/unit/test_hook_state.c $(HOOKD)/hook_state.c \
@@ -150,9 +150,13 @@ $(BUILD)/unit/test_qemu_argv: tests/unit/test_qemu_argv.c $(HOOKD)/qemu_argv.c \
 		$(HOOKD)/mkerr.c $(HOOK_HDR) | deps
 $(BUILD)/unit/test_qmp_proxy: tests/unit/test_qmp_proxy.c $(HOOKD)/qmp_proxy.c \
 		$(HOOKD)/qemu_argv.c $(HOOKD)/mkerr.c $(HOOK_HDR) | deps
-$(BUILD)/unit/test_hook: tests/unit/test_hook.c $(HOOKD)/hook_state.c \
+HARNESS := tests/unit/hook_harness.c tests/unit/hook_harness.h
+$(BUILD)/unit/test_hook: tests/unit/test_hook.c $(HARNESS) $(HOOKD)/hook_state.c \
 		$(HOOKD)/mkerr.c $(HOOK_HDR) $(BUILD)/unit/mktme-kvm-hook \
 		$(BUILD)/unit/qemu-wrapper | deps
+$(BUILD)/unit/test_hook_crash: tests/unit/test_hook_crash.c $(HARNESS) \
+		$(HOOKD)/hook_state.c $(HOOKD)/mkerr.c $(HOOK_HDR) \
+		$(BUILD)/unit/mktme-kvm-hook $(BUILD)/unit/qemu-wrapper | deps
 $(addprefix $(BUILD)/unit/,$(HOOK_TESTS)):
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_USER) -std=c11 $(SANITIZE) $(XML_CFLAGS) -o $@ \
@@ -223,8 +227,15 @@ test: qemu linux lab $(BUILD)/unit/test_lab $(BUILD)/unit/test_mktmectl \
 demo: qemu linux lab
 	tests/lab/demo.sh
 
-bench: qemu lab
+bench: qemu lab $(BUILD)/hook/mktme-kvm-hook
 	tests/lab/bench.sh
+
+# The libvirt hook's time per phase alone (make bench runs it too); needs
+# neither the lab nor TME-MK
+bench-hook: $(BUILD)/hook/mktme-kvm-hook
+	@mkdir -p $(BUILD)
+	tests/libvirt/hookbench.sh $(HOOK_BENCH_RUNS) | tee $(BUILD)/bench-hook.md
+HOOK_BENCH_RUNS ?= 300
 
 checkpatch:
 	tests/checkpatch.sh

@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ struct hook {
 	struct hook_config cfg;
 	struct domain_info dom;
 	const char *op;
+	char daemon[32];	/* the libvirtd running us: "PID:STARTTIME" */
 	struct mkerr err;
 };
 
@@ -53,6 +55,44 @@ static void key_description(const struct domain_info *d, char *buf, size_t len)
 static int is_hook_key(const char *description)
 {
 	return !strncmp(description, HOOK_KEY_PREFIX, strlen(HOOK_KEY_PREFIX));
+}
+
+/*
+ * The libvirtd instance running the hook (its parent): "PID:STARTTIME",
+ * the start time from /proc/PID/stat (field 22, after the command name in
+ * parentheses), so that a restarted libvirtd with a reused PID differs.
+ */
+static void daemon_id(char *buf, size_t len)
+{
+	unsigned long long start = 0;
+	char path[64], line[1024], *p;
+	pid_t ppid = getppid();
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)ppid);
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(line, sizeof(line), f) && (p = strrchr(line, ')')) &&
+		    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+			   "%*u %*u %*d %*d %*d %*d %*d %*d %llu", &start) != 1)
+			start = 0;
+		fclose(f);
+	}
+	snprintf(buf, len, "%d:%llu", (int)ppid, start);
+}
+
+/*
+ * Fault injection for the crash-safety tests (tests/unit/test_hook_crash.c):
+ * MKTME_KVM_CRASH_AT=OPERATION:POINT kills the hook with SIGKILL at that
+ * point.  libvirtd runs hooks with a clean environment.
+ */
+static void crash_point(const struct hook *h, const char *point)
+{
+	const char *at = getenv("MKTME_KVM_CRASH_AT");
+	size_t n = strlen(h->op);
+
+	if (at && !strncmp(at, h->op, n) && at[n] == ':' && !strcmp(at + n + 1, point))
+		raise(SIGKILL);
 }
 
 /*
@@ -102,24 +142,168 @@ static int release_domain(struct hook *h, struct state *s, const char *uuid,
 		return 0;
 	if (k->created && keys_revoke(ring, k->serial, &h->err))
 		return -1;
+	crash_point(h, "key-revoked");
 	state_remove_key(s, desc);
 	return 0;
 }
 
-/* Keys in S that are dead (revoked behind the hook's back) go */
-static void drop_dead_keys(struct hook *h, struct state *s)
+/* Is a QEMU with "-uuid UUID" running?  (/proc/PID/cmdline) */
+static bool qemu_running(const char *uuid)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *de;
+	bool found = false;
+
+	if (!proc)
+		return true;	/* can't tell: keep the entry */
+	while (!found && (de = readdir(proc))) {
+		char path[300], buf[8192];
+		ssize_t n, i;
+		int fd;
+
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		for (i = 0; i < n && !found; i += strlen(buf + i) + 1)
+			if (!strcmp(buf + i, "-uuid") && i + 6 < n &&
+			    !strcasecmp(buf + i + 6, uuid))
+				found = true;
+	}
+	closedir(proc);
+	return found;
+}
+
+/* Remove every domain entry of S naming the key DESC */
+static void drop_users(struct state *s, const char *desc)
 {
 	size_t i = 0;
 
-	while (i < s->nkeys) {
-		struct state_key *k = &s->keys[i];
-
-		if (keys_is(k->serial, h->cfg.key_type, k->description) == 0 &&
-		    state_key_users(s, k->description) == 0)
-			state_remove_key(s, k->description);
+	while (i < s->ndomains) {
+		if (!strcmp(s->domains[i].key, desc))
+			state_remove_domain(s, s->domains[i].uuid);
 		else
 			i++;
 	}
+}
+
+/*
+ * Bring S in line with the keyring and the running QEMUs, under the lock,
+ * before a phase changes it; what a killed hook, libvirtd or QEMU left:
+ *
+ * - a pending key (a hook killed around add_key()): looked up by name;
+ *   found, it is the hook's (the intent was written first); not found,
+ *   it was never made, and the start that wanted it failed with the hook;
+ * - entries of domains that are not a start in progress under this
+ *   libvirtd (prepared by another libvirtd instance, or on RECONNECTING
+ *   any that is not prepared by this one) and whose QEMU is gone:
+ *   released as release would have;
+ * - keys no domain uses: revoked if the hook created them (and alive).
+ *
+ * SELF (the domain of this run) is left to the phase.  A key that a
+ * running QEMU may use is never revoked.
+ */
+static int reconcile(struct hook *h, struct state *s, key_serial_t ring,
+		     const char *self, bool reconnecting)
+{
+	key_serial_t serial;
+	size_t i;
+
+	for (i = 0; i < s->nkeys;) {
+		struct state_key *k = &s->keys[i];
+
+		if (k->serial) {
+			i++;
+			continue;
+		}
+		serial = keys_find(ring, h->cfg.key_type, k->description, &h->err);
+		if (serial < 0)
+			return -1;
+		if (serial > 0) {
+			k->serial = serial;
+			i++;
+			continue;
+		}
+		drop_users(s, k->description);
+		state_remove_key(s, k->description);
+	}
+	for (i = 0; i < s->ndomains;) {
+		struct state_domain *d = &s->domains[i];
+		bool ours = !strcmp(d->daemon, h->daemon);
+
+		if (strcasecmp(d->uuid, self) && (reconnecting || !ours) &&
+		    !(ours && !strcmp(d->phase, "prepared")) &&
+		    !qemu_running(d->uuid)) {
+			if (release_domain(h, s, d->uuid, ring))
+				return -1;
+			continue;
+		}
+		i++;
+	}
+	for (i = 0; i < s->nkeys;) {
+		struct state_key *k = &s->keys[i];
+
+		if (state_key_users(s, k->description)) {
+			i++;
+			continue;
+		}
+		if (k->created && keys_is(k->serial, h->cfg.key_type,
+					  k->description) == 1 &&
+		    keys_revoke(ring, k->serial, &h->err))
+			return -1;
+		state_remove_key(s, k->description);
+	}
+	return 0;
+}
+
+/* Write S if it differs from BEFORE (its text when loaded) */
+static int save_if_changed(struct hook *h, const struct state *s,
+			   const char *before)
+{
+	char *now = state_format(s);
+	int ret;
+
+	if (!now)
+		return mkerr_set(&h->err, "out of memory");
+	ret = before && !strcmp(before, now) ? 0 :
+	      state_save(h->cfg.state_dir, s, h->cfg.qemu_group, &h->err);
+	free(now);
+	return ret;
+}
+
+/*
+ * Every KeyID is in use, or libvirtd's misc cgroup allows no more: say
+ * which, with the numbers, who holds them and the fixes (one line)
+ */
+static void no_keyid_error(struct hook *h, const struct state *s,
+			   const char *desc)
+{
+	struct mktme_platform p;
+	char holders[512];
+
+	state_holders_text(s, holders, sizeof(holders));
+	if (!mktme_platform_read(MKTME_SYSFS, &p) &&
+	    p.keyids_in_use < p.keyids_total) {
+		mkerr_set(&h->err, "can't create mktme key %s: the misc cgroup of "
+			  "libvirtd allows it no more mktme KeyIDs (%u of %u in "
+			  "use on this host): raise the mktme entry of misc.max "
+			  "in libvirtd's cgroup (cat /proc/$(pidof libvirtd)/"
+			  "cgroup), or stop an encrypted domain; %s", desc,
+			  p.keyids_in_use, p.keyids_total, holders);
+		return;
+	}
+	mkerr_set(&h->err, "can't create mktme key %s: every KeyID is in use "
+		  "(mktmectl status; mktmectl keys shows who holds them): stop "
+		  "an encrypted domain, share a key between a tenant's domains "
+		  "(mktmectl domain enable --key NAME), or raise the misc "
+		  "cgroup's mktme limit; %s", desc, holders);
 }
 
 /* Find or create the key DESC for H's domain; its state entry */
@@ -187,12 +371,32 @@ static struct state_key *get_key(struct hook *h, struct state *s,
 			mkerr_set(&h->err, "bad key request: %s", why);
 			return NULL;
 		}
+		/* The intent first (serial 0): see reconcile() */
+		nk.created = true;
+		if (state_add_key(s, &nk)) {
+			mkerr_set(&h->err, "out of memory");
+			return NULL;
+		}
+		if (state_save(h->cfg.state_dir, s, h->cfg.qemu_group, &h->err))
+			return NULL;
+		crash_point(h, "intent-saved");
 		serial = keys_create(ring, h->cfg.key_type, desc, payload,
 				     h->cfg.qemu_group, &h->err);
-		if (serial < 0)
+		if (serial < 0) {
+			struct mkerr ignored;
+			int err = errno;
+
+			state_remove_key(s, desc);
+			if (err == ENOKEY)
+				no_keyid_error(h, s, desc);
+			state_save(h->cfg.state_dir, s, h->cfg.qemu_group, &ignored);
 			return NULL;
-		nk.created = true;
+		}
+		crash_point(h, "key-created");
+		k = state_find_key(s, desc);
+		k->serial = serial;
 		*created_now = true;
+		return k;
 	}
 	nk.serial = serial;
 	if (state_add_key(s, &nk)) {
@@ -231,7 +435,7 @@ static int act_prepare(struct hook *h)
 {
 	struct state s;
 	struct state_domain nd, *old;
-	struct state_key *k;
+	struct state_key *k, *ok;
 	key_serial_t ring;
 	char desc[128];
 	bool created_now = false;
@@ -248,18 +452,17 @@ static int act_prepare(struct hook *h)
 	if (state_load(h->cfg.state_dir, &s, &h->err))
 		goto unlock;
 	ring = keys_ring(h->cfg.keyring, &h->err);
-	if (ring < 0)
+	if (ring < 0 || reconcile(h, &s, ring, h->dom.uuid, false))
 		goto out;
 	/* A previous start that never reached release (killed hook or daemon) */
 	old = state_find_domain(&s, h->dom.uuid);
+	ok = old ? state_find_key(&s, old->key) : NULL;
 	if (old && (strcmp(old->key, desc) ||
-		    keys_is(state_find_key(&s, old->key)->serial,
-			    h->cfg.key_type, old->key) != 1)) {
+		    keys_is(ok->serial, h->cfg.key_type, old->key) != 1)) {
 		if (release_domain(h, &s, h->dom.uuid, ring))
 			goto out;
 		old = NULL;
 	}
-	drop_dead_keys(h, &s);
 	k = get_key(h, &s, ring, desc, &created_now);
 	if (!k)
 		goto out;
@@ -269,22 +472,26 @@ static int act_prepare(struct hook *h)
 		snprintf(nd.name, sizeof(nd.name), "%s", h->dom.name);
 		snprintf(nd.key, sizeof(nd.key), "%s", desc);
 		snprintf(nd.phase, sizeof(nd.phase), "prepared");
+		snprintf(nd.daemon, sizeof(nd.daemon), "%s", h->daemon);
 		if (state_add_domain(&s, &nd)) {
 			mkerr_set(&h->err, "out of memory");
 			goto undo;
 		}
 	} else {
 		snprintf(old->phase, sizeof(old->phase), "prepared");
+		snprintf(old->daemon, sizeof(old->daemon), "%s", h->daemon);
 	}
 	if (state_save(h->cfg.state_dir, &s, h->cfg.qemu_group, &h->err) ||
 	    qmp_dir(h))
 		goto undo;
+	crash_point(h, "saved");
 	ret = 0;
 	goto out;
 undo:
 	if (created_now) {
 		struct mkerr ignored;
 
+		/* Revoked first; the entry it leaves is dropped by reconcile() */
 		keys_revoke(ring, k->serial, &ignored);
 	}
 out:
@@ -339,6 +546,7 @@ static int set_phase(struct hook *h, const char *phase)
 		goto out;
 	}
 	snprintf(d->phase, sizeof(d->phase), "%s", phase);
+	crash_point(h, "before-save");
 	ret = state_save(h->cfg.state_dir, &s, h->cfg.qemu_group, &h->err);
 out:
 	state_free(&s);
@@ -352,11 +560,15 @@ static int act_started(struct hook *h)
 	return h->dom.marked ? set_phase(h, "started") : 0;
 }
 
-/* release: the domain is gone; its key goes with its last user */
+/*
+ * release: the domain is gone; its key goes with its last user.  Also
+ * what a hook killed in this domain's prepare left (reconcile()).
+ */
 static int act_release(struct hook *h)
 {
 	key_serial_t ring;
 	struct state s;
+	char *before = NULL;
 	int lock, ret = -1;
 
 	/* Unmarked since prepare (virsh edit while running)?  Look anyway */
@@ -365,53 +577,22 @@ static int act_release(struct hook *h)
 		return -1;
 	if (state_load(h->cfg.state_dir, &s, &h->err))
 		goto unlock;
-	if (!state_find_domain(&s, h->dom.uuid)) {
+	if (!s.nkeys && !s.ndomains) {
 		ret = 0;
 		goto out;
 	}
+	before = state_format(&s);
 	ring = keys_ring(h->cfg.keyring, &h->err);
-	if (ring < 0 || release_domain(h, &s, h->dom.uuid, ring))
+	if (ring < 0 || reconcile(h, &s, ring, h->dom.uuid, false) ||
+	    release_domain(h, &s, h->dom.uuid, ring))
 		goto out;
-	ret = state_save(h->cfg.state_dir, &s, h->cfg.qemu_group, &h->err);
+	ret = save_if_changed(h, &s, before);
 out:
+	free(before);
 	state_free(&s);
 unlock:
 	state_unlock(lock);
 	return ret;
-}
-
-/* Is a QEMU with "-uuid UUID" running?  (/proc/PID/cmdline) */
-static bool qemu_running(const char *uuid)
-{
-	DIR *proc = opendir("/proc");
-	struct dirent *de;
-	bool found = false;
-
-	if (!proc)
-		return true;	/* can't tell: keep the entry */
-	while (!found && (de = readdir(proc))) {
-		char path[300], buf[8192];
-		ssize_t n, i;
-		int fd;
-
-		if (!isdigit((unsigned char)de->d_name[0]))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = 0;
-		for (i = 0; i < n && !found; i += strlen(buf + i) + 1)
-			if (!strcmp(buf + i, "-uuid") && i + 6 < n &&
-			    !strcasecmp(buf + i + 6, uuid))
-				found = true;
-	}
-	closedir(proc);
-	return found;
 }
 
 /*
@@ -429,7 +610,7 @@ static int act_reconnect(struct hook *h)
 	struct state s;
 	char desc[128];
 	bool created_now;
-	size_t i;
+	char *before = NULL;
 	int lock, ret = -1;
 
 	lock = state_lock(h->cfg.state_dir, h->cfg.qemu_group, &h->err);
@@ -437,22 +618,14 @@ static int act_reconnect(struct hook *h)
 		return -1;
 	if (state_load(h->cfg.state_dir, &s, &h->err))
 		goto unlock;
+	before = state_format(&s);
 	ring = keys_ring(h->cfg.keyring, &h->err);
-	if (ring < 0)
+	if (ring < 0 || reconcile(h, &s, ring, h->dom.uuid, true))
 		goto out;
-	for (i = 0; i < s.ndomains;) {
-		d = &s.domains[i];
-		if (strcasecmp(d->uuid, h->dom.uuid) && !strcmp(d->phase, "started") &&
-		    !qemu_running(d->uuid)) {
-			if (release_domain(h, &s, d->uuid, ring))
-				goto out;
-			continue;
-		}
-		i++;
-	}
 	d = state_find_domain(&s, h->dom.uuid);
 	if (d) {
 		snprintf(d->phase, sizeof(d->phase), "started");
+		snprintf(d->daemon, sizeof(d->daemon), "%s", h->daemon);
 	} else if (h->dom.marked) {
 		key_description(&h->dom, desc, sizeof(desc));
 		if (keys_find(ring, h->cfg.key_type, desc, &h->err) <= 0) {
@@ -467,14 +640,17 @@ static int act_reconnect(struct hook *h)
 			snprintf(nd.name, sizeof(nd.name), "%s", h->dom.name);
 			snprintf(nd.key, sizeof(nd.key), "%s", desc);
 			snprintf(nd.phase, sizeof(nd.phase), "started");
+			snprintf(nd.daemon, sizeof(nd.daemon), "%s", h->daemon);
 			if (k && state_add_domain(&s, &nd)) {
 				mkerr_set(&h->err, "out of memory");
 				goto out;
 			}
 		}
 	}
-	ret = state_save(h->cfg.state_dir, &s, h->cfg.qemu_group, &h->err);
+	crash_point(h, "before-save");
+	ret = save_if_changed(h, &s, before);
 out:
+	free(before);
 	state_free(&s);
 unlock:
 	state_unlock(lock);
@@ -485,21 +661,59 @@ unlock:
 }
 
 /*
- * migrate (this host is the destination) and restore: the domain will be
- * prepared here as for any start (prepare gives it a key of this host's).
- * Refuse early, before any memory is sent, when that cannot work.  The
- * XML is kept (nothing printed).
+ * migrate (this host is the destination, before QEMU starts and any
+ * memory is sent): the domain arrives with its memory in plaintext (the
+ * migration stream) and gets a key of this host's in the prepare phase
+ * that follows, as for any start, before QEMU runs; its memory is then
+ * written through the new KeyID.  Refuse here, early, when that cannot
+ * work: the XML (the wrapper, what encrypted domains cannot have), no
+ * TME-MK, no KeyID free for a key that does not live here yet.  A refusal
+ * cancels the migration; the guest runs on at the source.  libvirt lets
+ * this phase rewrite the XML (qemu.d scripts are filters); the hook
+ * prints nothing, which keeps it as it is.
  */
-static int act_incoming(struct hook *h)
+static int act_migrate(struct hook *h)
 {
-	if (!h->dom.marked)
-		return 0;
+	struct mktme_platform p;
+	key_serial_t ring;
+	char desc[128];
+	int r;
+
 	if (domain_refusal(h))
 		return -1;
+	if (!h->dom.marked)
+		return 0;
 	if (access(h->cfg.wrapper, X_OK))
 		return mkerr_set(&h->err, "the mktme-kvm QEMU wrapper %s is not "
-				 "installed on this host", h->cfg.wrapper);
-	return 0;
+				 "installed on this host: install mktme-kvm here "
+				 "(make install-libvirt) before moving encrypted "
+				 "domains to it", h->cfg.wrapper);
+	if (strcmp(h->cfg.key_type, "mktme"))
+		return 0;	/* the tests' stand-in keys have no capacity */
+	r = mktme_platform_read(MKTME_SYSFS, &p);
+	if (r == -ENOENT)
+		return mkerr_set(&h->err, "this host has no TME-MK (no %s: the CPU "
+				 "or firmware lacks it, or the kernel lacks "
+				 "CONFIG_X86_MKTME): move the domain to a TME-MK "
+				 "host, or disable its encryption (mktmectl domain "
+				 "disable DOMAIN) where it was saved or runs",
+				 MKTME_SYSFS);
+	if (r)
+		return mkerr_set(&h->err, "can't read %s: %s", MKTME_SYSFS,
+				 strerror(-r));
+	if (p.keyids_in_use < p.keyids_total)
+		return 0;
+	/* Full: only a shared key that already lives here will do */
+	key_description(&h->dom, desc, sizeof(desc));
+	ring = keys_ring(h->cfg.keyring, &h->err);
+	if (ring < 0)
+		return -1;
+	if (keys_find(ring, h->cfg.key_type, desc, &h->err) > 0)
+		return 0;
+	return mkerr_set(&h->err, "every KeyID of this host is in use (%u of %u; "
+			 "mktmectl keys shows who holds them): free one (stop an "
+			 "encrypted domain here), share a tenant's key (key='NAME'), "
+			 "or choose another host", p.keyids_in_use, p.keyids_total);
 }
 
 static int act_nothing(struct hook *h)
@@ -508,14 +722,26 @@ static int act_nothing(struct hook *h)
 	return 0;
 }
 
-/* libvirt's qemu hook operations (docs/hooks.rst), alphabetical */
+/*
+ * restore (virsh restore, or virsh start of a domain with a managed save
+ * image): the restored guest gets a key of its own in the prepare phase
+ * that follows, before QEMU reads the image, exactly as a start does, and
+ * prepare refuses what cannot be encrypted.  This phase itself never
+ * fails: libvirt 11.3, when the restore hook fails on a managed save
+ * start, deletes the managed save image (the guest's state is lost) and
+ * reports the domain started while it stays shut off; a failed prepare
+ * keeps the image and fails the start with the hook's message.  The XML
+ * is kept (nothing printed): restore is an operation with nothing to do.
+ *
+ * libvirt's qemu hook operations (docs/hooks.rst), alphabetical.
+ */
 static const struct operation operations[] = {
 	{ act_nothing, "attach" },
-	{ act_incoming, "migrate" },
+	{ act_migrate, "migrate" },
 	{ act_prepare, "prepare" },
 	{ act_reconnect, "reconnect" },
 	{ act_release, "release" },
-	{ act_incoming, "restore" },
+	{ act_nothing, "restore" },
 	{ act_start, "start" },
 	{ act_started, "started" },
 	{ act_nothing, "stopped" },
@@ -595,6 +821,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	free(xml);
+	daemon_id(h.daemon, sizeof(h.daemon));
 	ret = op->action(&h);
 	if (ret)
 		fprintf(stderr, "mktme-kvm: domain %s: %s: %s\n", h.dom.name,

@@ -75,8 +75,10 @@ key_serial_t keys_create(key_serial_t ring, const char *type, const char *desc,
 	k = add_key(type, desc, payload, strlen(payload), ring);
 	if (k < 0) {
 		err = errno;
-		return mkerr_set(e, "can't create %s key %s: %s", type, desc,
-				 add_key_hint(err));
+		mkerr_set(e, "can't create %s key %s: %s", type, desc,
+			  add_key_hint(err));
+		errno = err;	/* for callers that say more (ENOKEY) */
+		return -1;
 	}
 	if (keyctl_chown(k, (uid_t)-1, group) < 0 ||
 	    keyctl_setperm(k, HOOK_KEY_PERM) < 0) {

@@ -42,7 +42,8 @@ key_serial_t keys_find(key_serial_t ring, const char *type, const char *desc,
 /*
  * Add the key TYPE/DESC with PAYLOAD to RING, give it to GROUP with
  * HOOK_KEY_PERM.  On any failure nothing is left behind.  The error names
- * ENODEV (no TME-MK), ENOKEY (no KeyID free), EACCES, EINVAL.
+ * ENODEV (no TME-MK), ENOKEY (no KeyID free), EACCES, EINVAL; errno is
+ * add_key()'s when it was add_key() that failed.
  */
 key_serial_t keys_create(key_serial_t ring, const char *type, const char *desc,
 			 const char *payload, gid_t group, struct mkerr *e);

@@ -12,6 +12,7 @@
 
 #include <json-c/json.h>
 
+#include "hook_keys.h"
 #include "hook_state.h"
 
 #define STATE_MAX_BYTES	(4 * 1024 * 1024)
@@ -90,7 +91,8 @@ static int parse_key(json_object *o, struct state_key *k, size_t i,
 	    !json_object_is_type(v, json_type_int))
 		return mkerr_set(e, "%s has no integer \"serial\"", where);
 	serial = json_object_get_int64(v);
-	if (serial <= 0 || serial > INT32_MAX)
+	/* 0: a key a hook was about to create (see hook_state.h) */
+	if (serial < 0 || serial > INT32_MAX)
 		return mkerr_set(e, "%s: serial %lld is not a key serial", where,
 				 (long long)serial);
 	k->serial = (int32_t)serial;
@@ -105,6 +107,7 @@ static int parse_domain(json_object *o, struct state_domain *d, size_t i,
 			struct mkerr *e)
 {
 	char where[32];
+	json_object *v;
 
 	snprintf(where, sizeof(where), "domains[%zu]", i);
 	if (!json_object_is_type(o, json_type_object))
@@ -116,6 +119,10 @@ static int parse_domain(json_object *o, struct state_domain *d, size_t i,
 		return -1;
 	if (strcmp(d->phase, "prepared") && strcmp(d->phase, "started"))
 		return mkerr_set(e, "%s: unknown phase \"%s\"", where, d->phase);
+	/* Optional: state files written before it was recorded have none */
+	if (json_object_object_get_ex(o, "daemon", &v) &&
+	    get_string(o, "daemon", d->daemon, sizeof(d->daemon), where, e))
+		return -1;
 	return 0;
 }
 
@@ -255,6 +262,9 @@ static json_object *format_json(const struct state *s)
 		json_object_object_add(o, "name", json_object_new_string(d->name));
 		json_object_object_add(o, "key", json_object_new_string(d->key));
 		json_object_object_add(o, "phase", json_object_new_string(d->phase));
+		if (d->daemon[0])
+			json_object_object_add(o, "daemon",
+					       json_object_new_string(d->daemon));
 		json_object_array_add(doms, o);
 	}
 	json_object_object_add(root, "keys", keys);
@@ -400,5 +410,55 @@ void state_remove_key(struct state *s, const char *description)
 	if (k) {
 		memmove(k, k + 1, (s->keys + s->nkeys - k - 1) * sizeof(*k));
 		s->nkeys--;
+	}
+}
+
+/* Append to buf (always NUL-terminated; cut when full) */
+static void append(char *buf, size_t len, size_t *at, const char *str)
+{
+	size_t n = strlen(str);
+
+	if (*at + 1 >= len)
+		return;
+	if (n > len - *at - 1)
+		n = len - *at - 1;
+	memcpy(buf + *at, str, n);
+	*at += n;
+	buf[*at] = 0;
+}
+
+void state_holders_text(const struct state *s, char *buf, size_t len)
+{
+	size_t i, j, at = 0, named;
+
+	if (!len)
+		return;
+	buf[0] = 0;
+	if (!s->nkeys) {
+		append(buf, len, &at, "no encrypted domain of this host holds one "
+		       "(mktmectl keys shows the keys that do)");
+		return;
+	}
+	append(buf, len, &at, "KeyIDs held by encrypted domains: ");
+	for (i = 0; i < s->nkeys; i++) {
+		const struct state_key *k = &s->keys[i];
+
+		if (i)
+			append(buf, len, &at, "; ");
+		named = 0;
+		for (j = 0; j < s->ndomains; j++) {
+			if (strcmp(s->domains[j].key, k->description))
+				continue;
+			if (named++)
+				append(buf, len, &at, ", ");
+			append(buf, len, &at, s->domains[j].name);
+		}
+		if (!named)
+			append(buf, len, &at, "(none)");
+		if (strncmp(k->description, HOOK_KEY_PREFIX, strlen(HOOK_KEY_PREFIX))) {
+			append(buf, len, &at, " (shared key ");
+			append(buf, len, &at, k->description);
+			append(buf, len, &at, ")");
+		}
 	}
 }

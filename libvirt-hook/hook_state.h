@@ -8,9 +8,19 @@
  *    "keys": [{"description": "mktme-kvm:<uuid>", "serial": 123,
  *              "type": "cpu", "algorithm": "aes-xts-256", "created": true}],
  *    "domains": [{"uuid": "...", "name": "vm1",
- *                 "key": "mktme-kvm:<uuid>", "phase": "prepared"}]}
+ *                 "key": "mktme-kvm:<uuid>", "phase": "prepared",
+ *                 "daemon": "1234:98765"}]}
  *
  * A key's users are the domains naming it.  Writers hold state_lock().
+ *
+ * Crash safety: a key the hook is about to create is written first with
+ * serial 0 ("pending"), and only then created; a hook killed in between
+ * leaves a pending entry that the next run resolves by looking the key up
+ * by name in the keyring (found: it is the hook's; not found: it was
+ * never made).  So a key the hook created is always either in the state
+ * or about to be revoked, never unknown.  "daemon" names the libvirtd
+ * instance that prepared the domain (its PID and start time), so that a
+ * later libvirtd can tell a start still in progress from a leftover.
  */
 #ifndef HOOK_STATE_H
 #define HOOK_STATE_H
@@ -28,7 +38,7 @@
 
 struct state_key {
 	char description[128];
-	int32_t serial;
+	int32_t serial;		/* 0: pending (being created by a hook) */
 	char type[16];
 	char algorithm[16];
 	bool created;		/* by the hook: revoked with its last user */
@@ -39,6 +49,8 @@ struct state_domain {
 	char name[256];
 	char key[128];		/* description of its key */
 	char phase[16];		/* "prepared", "started" */
+	char daemon[32];	/* "PID:STARTTIME" of the libvirtd that ran
+				 * prepare, or "" (older state files) */
 };
 
 struct state {
@@ -79,5 +91,13 @@ int state_add_domain(struct state *s, const struct state_domain *d);
 int state_add_key(struct state *s, const struct state_key *k);
 void state_remove_domain(struct state *s, const char *uuid);
 void state_remove_key(struct state *s, const char *description);
+
+/*
+ * One sentence naming the domains in S that hold a KeyID, by key (for the
+ * error when every KeyID is in use), into buf: "KeyIDs held by encrypted
+ * domains: vm1; vm2, vm3 (shared key tenant)", or a sentence saying none
+ * of them is held by an encrypted domain.
+ */
+void state_holders_text(const struct state *s, char *buf, size_t len);
 
 #endif

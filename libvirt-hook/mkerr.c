@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* struct mkerr: see mkerr.h */
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,5 +40,16 @@ int mkerr_prefix(struct mkerr *e, const char *fmt, ...)
 		memcpy(e->msg + n, old, len);
 		e->msg[n + len] = 0;
 	}
+	return -1;
+}
+
+int mkerr_append(struct mkerr *e, const char *fmt, ...)
+{
+	size_t n = strnlen(e->msg, sizeof(e->msg) - 1);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e->msg + n, sizeof(e->msg) - n, fmt, ap);
+	va_end(ap);
 	return -1;
 }

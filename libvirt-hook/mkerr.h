@@ -22,4 +22,8 @@ int mkerr_set(struct mkerr *e, const char *fmt, ...)
 int mkerr_prefix(struct mkerr *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Append to e's message (printf-style; cut to fit); -1 */
+int mkerr_append(struct mkerr *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 #endif

@@ -39,7 +39,7 @@ LAB_KERNEL="$(cat build/linux-dir)/bzImage"
 suite_unit() {
 	local t
 	for t in test_lab test_mktmectl test_holders test_domain_xml test_hook_state \
-			test_hook_keys test_qemu_argv test_qmp_proxy test_hook; do
+			test_hook_keys test_qemu_argv test_qmp_proxy test_hook test_hook_crash; do
 		ASAN_OPTIONS=detect_leaks=1 MKTMECTL=build/tools/mktmectl \
 			"build/unit/$t" --tap="$LOGS/$t.criterion" >/dev/null 2>&1
 		cat "$LOGS/$t.criterion"

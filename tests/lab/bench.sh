@@ -4,8 +4,9 @@
 # the cost of a page changing KeyID and a nested guest with keyed against
 # unkeyed NPT entries (tests/lab/guest/bench.c, AMD model with SVM); and
 # the mktme key service's latency with 63 and 32767 KeyIDs on the lab
-# kernel.  Writes the figures to build/bench.md (copy them to
-# docs/benchmarks.md).
+# kernel; and the libvirt hook's time per phase on this machine
+# (tests/libvirt/hookbench.sh, first: it needs no lab).  Writes the
+# figures to build/bench.md (copy them to docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/common.sh
@@ -29,6 +30,13 @@ boot() {	# boot CPU: seconds from QEMU start to the first guest program
 	echo "$t1 - $t0" | bc
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+{
+	echo "The libvirt hook, run as libvirtd runs it (tests/libvirt/hookbench.sh):"
+	echo
+	tests/libvirt/hookbench.sh "${HOOK_BENCH_RUNS:-300}"
+	echo
+} | tee "$out"
 
 stock=() tme=()
 for i in $(seq "$runs"); do
@@ -64,7 +72,7 @@ print("| the same, KeyID 1 NPT entries | %.3f s (**ratio %.2f**) |"
       % (b["nested_keyed_s"], b["nested_keyed_s"] / b["nested_keyid0_s"]))
 print("| first run (first touch of 66 MiB), KeyID 0 / KeyID 1 | %.3f s / %.3f s |"
       % (b["nested_keyid0_first_s"], b["nested_keyed_first_s"]))'
-} | tee "$out"
+} | tee -a "$out"
 
 lab_kernel="$(cat build/linux-dir)/bzImage"
 keybench() {	# keybench CPU: the @@BENCH line of the keybench program

@@ -58,7 +58,7 @@ plain=mk-plain-$$
 cleanup() {
 	for d in $dom $plain; do
 		virsh destroy "$d" >/dev/null 2>&1
-		virsh undefine "$d" >/dev/null 2>&1
+		virsh undefine --managed-save "$d" >/dev/null 2>&1
 	done
 	rm -rf "$T"
 }
@@ -157,6 +157,79 @@ tr '\0' ' ' </proc/"$(cat /run/libvirt/qemu/$plain.pid)"/cmdline >"$T/cmdline"
 ok "... its QEMU runs with libvirt's memory-backend-ram, unrewritten" \
 	sh -c "grep -q '\"qom-type\":\"memory-backend-ram\"' $T/cmdline && ! grep -q memory-backend-mktme $T/cmdline"
 ok "destroy both" sh -c "virsh destroy $dom && virsh destroy $plain"
+
+# save/restore and managedsave of the unencrypted domain, then marked:
+# the hook's restore phase refuses an encrypted image before libvirt reads
+# it (no TME-MK here), and mktmectl keeps a managed save image in step
+mark() {	# mark FILE: the attribute and the wrapper into a domain XML
+	python3 - "$1" "$NS" "$WRAPPER" <<'PY'
+import sys, xml.etree.ElementTree as ET
+path, ns, wrapper = sys.argv[1:]
+ET.register_namespace("mktme", ns)
+tree = ET.parse(path)
+root = tree.getroot()
+md = root.find("metadata")
+if md is None:
+    md = ET.SubElement(root, "metadata")
+ET.SubElement(md, "{%s}encryption" % ns, {"type": "cpu", "algorithm": "aes-xts-128"})
+root.find("devices/emulator").text = wrapper
+tree.write(path)
+PY
+}
+no_leftovers() {	# no_leftovers NAME: no state entry, no mktme-kvm key
+	! grep -qs "\"$1\"" /run/mktme-kvm/state.json && ! grep -q ' mktme  *mktme-kvm:' /proc/keys
+}
+virsh start $plain >/dev/null 2>&1
+ok "virsh save of the unencrypted domain" virsh save $plain "$T/plain.save"
+virsh save-image-dumpxml "$T/plain.save" >"$T/saved.xml"
+mark "$T/saved.xml"
+run virsh restore "$T/plain.save" --xml "$T/saved.xml"
+ok "virsh restore --xml with the attribute: refused by the hook's prepare, before QEMU reads the image, cause and fix" \
+	sh -c "grep -q 'mktme-kvm: domain $plain: prepare: .*this kernel has no TME-MK key type' $T/out && grep -q 'mktmectl domain disable' $T/out"
+ok "... it does not run, and left no state entry and no key" \
+	sh -c "virsh domstate $plain | grep -q 'shut off' && $(declare -f no_leftovers); no_leftovers $plain"
+ok "virsh restore of the image as saved: the unencrypted guest runs again" \
+	sh -c "virsh restore $T/plain.save && virsh domstate $plain | grep -q running"
+ok "virsh managedsave" virsh managedsave $plain
+run $MKTMECTL domain enable $plain
+ok "mktmectl domain enable of a managed-saved domain edits its image too" \
+	sh -c "virsh managedsave-dumpxml $plain | grep -q 'mktme:encryption' && virsh managedsave-dumpxml $plain | grep -q '<emulator>$WRAPPER</emulator>'"
+run virsh start $plain
+ok "virsh start (restore from the managed save image) fails closed in prepare" \
+	sh -c "grep -q 'mktme-kvm: domain $plain: prepare: .*this kernel has no TME-MK key type' $T/out && ! virsh domstate $plain | grep -q running"
+ok "... the image is kept for a TME-MK host or a disable" \
+	sh -c "virsh dominfo $plain | grep -q 'Managed save: *yes'"
+run $MKTMECTL domain disable $plain
+ok "mktmectl domain disable edits the image back; virsh start restores it unencrypted" \
+	sh -c "! virsh managedsave-dumpxml $plain | grep -q mktme && virsh start $plain && virsh domstate $plain | grep -q running"
+
+# kill -9 of libvirtd with a leftover in the hook's state (an encrypted
+# domain's entry whose QEMU is gone, from another libvirtd): the guest
+# runs on, and libvirtd's reconnect, run by the hook for each running
+# domain, releases the leftover
+python3 - <<'PY'
+import json, os
+path = "/run/mktme-kvm/state.json"
+s = {"version": 1, "keys": [], "domains": []}
+if os.path.exists(path):
+    s = json.load(open(path))
+ghost = "mktme-kvm:00000000-0000-4000-8000-00000000dead"
+s["keys"].append({"description": ghost, "serial": 2147483000, "type": "cpu",
+                  "algorithm": "aes-xts-128", "created": True})
+s["domains"].append({"uuid": "00000000-0000-4000-8000-00000000dead", "name": "ghost",
+                     "key": ghost, "phase": "started", "daemon": "1:1"})
+os.makedirs("/run/mktme-kvm", exist_ok=True)
+json.dump(s, open(path + ".t", "w"))
+os.rename(path + ".t", path)
+PY
+kill -9 "$(pgrep -x libvirtd)"
+/usr/sbin/libvirtd -d
+for _ in $(seq 100); do virsh version >/dev/null 2>&1 && break; sleep 0.2; done
+ok "kill -9 of libvirtd: the guest runs on, libvirtd reconnects to it" \
+	sh -c "virsh domstate $plain | grep -q running"
+ok "... and the hook's reconnect released the leftover entry" \
+	sh -c "for i in \$(seq 50); do grep -q ghost /run/mktme-kvm/state.json || exit 0; sleep 0.2; done; exit 1"
+virsh destroy $plain >/dev/null 2>&1
 
 # mktmectl's own errors
 run $MKTMECTL domain show no-such-domain-$$

@@ -19,145 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../libvirt-hook/hook_state.h"
-
-#define NS "https://mktme-kvm.org/schemas/domain/1.0"
-#define UUID1 "0b8f1e4c-1111-2222-3333-000000000001"
-#define UUID2 "0b8f1e4c-1111-2222-3333-000000000002"
-
-static char dir[] = "/tmp/mktme-hook-test-XXXXXX";
-static char state_dir[300], ring_name[64], wrapper_path[300];
-static char out[16384];
-
-static const char *bin(const char *env, const char *def)
-{
-	const char *v = getenv(env);
-
-	return v ? v : def;
-}
-
-static void setup(void)
-{
-	char cfg[400], *real;
-	FILE *f;
-
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(state_dir, sizeof(state_dir), "%s/run", dir);
-	snprintf(ring_name, sizeof(ring_name), "mktme-kvm-hooktest-%d", getpid());
-	/* The wrapper path the domains name: the wrapper under test */
-	real = realpath(bin("WRAPPER", "build/unit/qemu-wrapper"), NULL);
-	cr_assert_not_null(real, "no wrapper binary");
-	snprintf(wrapper_path, sizeof(wrapper_path), "%s", real);
-	free(real);
-	/* "QEMU" is echo: the wrapper's exec shows the rewritten argv */
-	snprintf(cfg, sizeof(cfg), "%s/wrapper.json", dir);
-	f = fopen(cfg, "w");
-	fputs("{\"qemu\": \"/bin/echo\"}", f);
-	fclose(f);
-	setenv("MKTME_KVM_STATE_DIR", state_dir, 1);
-	setenv("MKTME_KVM_SCHEMA", "libvirt-hook/domain-encryption.rng", 1);
-	setenv("MKTME_KVM_WRAPPER", wrapper_path, 1);
-	setenv("MKTME_KVM_CONFIG", cfg, 1);
-	setenv("MKTME_KVM_KEY_TYPE", "user", 1);
-	setenv("MKTME_KVM_KEYRING", ring_name, 1);
-	setenv("MKTME_KVM_QEMU_GROUP", "root", 1);
-}
-
-static void teardown(void)
-{
-	char cmd[128];
-	key_serial_t r = keyctl_search(KEY_SPEC_USER_KEYRING, "keyring", ring_name, 0);
-
-	if (r > 0) {
-		keyctl_clear(r);
-		keyctl_unlink(r, KEY_SPEC_USER_KEYRING);
-	}
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_assert_eq(system(cmd), 0);
-}
-
-/* Run PROG with ARGV, XML on stdin; stdout+stderr in out; exit status */
-static int run(const char *prog, char *const argv[], const char *xml)
-{
-	int in[2], res[2], status;
-	ssize_t n, len = 0;
-	pid_t pid;
-
-	cr_assert_eq(pipe(in), 0);
-	cr_assert_eq(pipe(res), 0);
-	pid = fork();
-	if (pid == 0) {
-		dup2(in[0], 0);
-		dup2(res[1], 1);
-		dup2(res[1], 2);
-		close(in[1]);
-		close(res[0]);
-		execv(prog, argv);
-		_exit(127);
-	}
-	close(in[0]);
-	close(res[1]);
-	if (xml && write(in[1], xml, strlen(xml)) != (ssize_t)strlen(xml))
-		cr_log_warn("short write to the hook");
-	close(in[1]);
-	while ((n = read(res[0], out + len, sizeof(out) - 1 - len)) > 0)
-		len += n;
-	out[len] = 0;
-	close(res[0]);
-	waitpid(pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static int hook(const char *name, const char *op, const char *sub, const char *xml)
-{
-	const char *prog = bin("HOOK", "build/unit/mktme-kvm-hook");
-	char *const argv[] = { (char *)prog, (char *)name, (char *)op,
-			       (char *)sub, "-", NULL };
-
-	return run(prog, argv, xml);
-}
-
-static char xmlbuf[2][4096];
-
-/* Domain XML: NAME, UUID, the attribute's ATTRS (NULL: unmarked), emulator */
-static const char *dom(int slot, const char *name, const char *uuid,
-		       const char *attrs, const char *emulator)
-{
-	char md[512] = "";
-
-	if (attrs)
-		snprintf(md, sizeof(md), "<metadata><mktme:encryption xmlns:mktme='"
-			 NS "' %s/></metadata>", attrs);
-	snprintf(xmlbuf[slot], sizeof(xmlbuf[slot]),
-		 "<domain type='kvm'><name>%s</name><uuid>%s</uuid>%s"
-		 "<memory unit='MiB'>64</memory><devices><emulator>%s</emulator>"
-		 "</devices></domain>", name, uuid, md,
-		 emulator ? emulator : wrapper_path);
-	return xmlbuf[slot];
-}
-
-static void load(struct state *s)
-{
-	struct mkerr e;
-
-	cr_assert_eq(state_load(state_dir, s, &e), 0, "%s", e.msg);
-}
-
-static key_serial_t ring_key(const char *desc)
-{
-	key_serial_t r = keyctl_search(KEY_SPEC_USER_KEYRING, "keyring", ring_name, 0);
-
-	return r > 0 ? keyctl_search(r, "user", desc, 0) : -1;
-}
-
-static int alive(key_serial_t k)
-{
-	char *d = NULL;
-	int ok = keyctl_describe_alloc(k, &d) >= 0;
-
-	free(d);
-	return ok;
-}
+#include "hook_harness.h"
 
 Test(hook, life_cycle_of_a_domain_key, .init = setup, .fini = teardown)
 {
@@ -338,7 +200,7 @@ Test(hook, prepare_again_reuses_or_replaces, .init = setup, .fini = teardown)
 
 Test(hook, reconnect_recovers_and_reaps, .init = setup, .fini = teardown)
 {
-	const char *a = dom(0, "a", UUID1, "type='cpu' algorithm='aes-xts-128'", NULL);
+	const char *a = dom(0, "a", UUIDQ3, "type='cpu' algorithm='aes-xts-128'", NULL);
 	const char *b = dom(1, "b", UUID2, "type='cpu' algorithm='aes-xts-128'", NULL);
 	char path[400];
 	key_serial_t ka, kb;
@@ -346,10 +208,10 @@ Test(hook, reconnect_recovers_and_reaps, .init = setup, .fini = teardown)
 
 	pid_t qemu_a;
 
-	/* A stand-in for a's QEMU: a process whose command line has -uuid UUID1 */
+	/* A stand-in for a's QEMU: a process whose command line has -uuid UUIDQ3 */
 	qemu_a = fork();
 	if (qemu_a == 0) {
-		execl("/bin/sh", "sh", "-c", "sleep 60; true", "qemu", "-uuid", UUID1,
+		execl("/bin/sh", "sh", "-c", "sleep 60; true", "qemu", "-uuid", UUIDQ3,
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -357,7 +219,7 @@ Test(hook, reconnect_recovers_and_reaps, .init = setup, .fini = teardown)
 	cr_assert_eq(hook("a", "started", "begin", a), 0, "%s", out);
 	cr_assert_eq(hook("b", "prepare", "begin", b), 0, "%s", out);
 	cr_assert_eq(hook("b", "started", "begin", b), 0, "%s", out);
-	ka = ring_key("mktme-kvm:" UUID1);
+	ka = ring_key("mktme-kvm:" UUIDQ3);
 	kb = ring_key("mktme-kvm:" UUID2);
 	/* The state is lost (say /run was cleaned) while both run */
 	snprintf(path, sizeof(path), "%s/state.json", state_dir);
@@ -366,7 +228,7 @@ Test(hook, reconnect_recovers_and_reaps, .init = setup, .fini = teardown)
 	cr_expect_eq(hook("a", "reconnect", "begin", a), 0, "%s", out);
 	load(&s);
 	cr_assert_eq(s.ndomains, 1);
-	cr_expect_str_eq(s.domains[0].uuid, UUID1);
+	cr_expect_str_eq(s.domains[0].uuid, UUIDQ3);
 	cr_expect_str_eq(s.domains[0].phase, "started");
 	cr_expect_eq(s.keys[0].serial, ka);
 	cr_expect(s.keys[0].created);
@@ -395,6 +257,55 @@ Test(hook, incoming_migration_and_restore_checks, .init = setup, .fini = teardow
 	cr_expect_eq(hook("m", "restore", "begin", x), 0, "%s", out);
 	cr_expect_eq(hook("m", "migrate", "begin", wrong), 1);
 	cr_expect(strstr(out, "not the mktme-kvm QEMU wrapper"), "%s", out);
+	/* The wrapper without the attribute: the migration is refused */
+	cr_expect_eq(hook("m", "migrate", "begin", dom(2, "m", UUID1, NULL, NULL)), 1);
+	cr_expect(strstr(out, "mktmectl domain disable m"), "%s", out);
+	/* restore never fails (a failed restore hook makes libvirt delete a
+	 * managed save image): prepare, which follows, refuses */
+	cr_expect_eq(hook("m", "restore", "begin", wrong), 0, "%s", out);
+	cr_expect_str_eq(out, "");
+	cr_expect_eq(hook("m", "prepare", "begin", wrong), 1);
+	cr_expect(strstr(out, "mktme-kvm: domain m: prepare: "), "%s", out);
+	/* Nothing was prepared by these phases */
+	cr_expect_eq(ring_key("mktme-kvm:" UUID1), -1);
+}
+
+Test(hook, incoming_to_a_host_without_the_wrapper, .init = setup, .fini = teardown)
+{
+	const char *x = dom(0, "m", UUID1, "type='cpu' algorithm='aes-xts-128'",
+			    "/nonexistent/mktme-kvm/qemu-system-x86_64");
+
+	setenv("MKTME_KVM_WRAPPER", "/nonexistent/mktme-kvm/qemu-system-x86_64", 1);
+	cr_expect_eq(hook("m", "migrate", "begin", x), 1);
+	cr_expect(strstr(out, "is not installed on this host: install mktme-kvm here"),
+		  "%s", out);
+}
+
+/*
+ * save (release end saved) on the way out, then restore: restore begin,
+ * prepare, start, started; the restored guest gets a key of its own, not
+ * the one it was saved with
+ */
+Test(hook, restore_gets_a_new_key, .init = setup, .fini = teardown)
+{
+	const char *x = dom(0, "r", UUID1, "type='cpu' algorithm='aes-xts-256'", NULL);
+	key_serial_t before, after;
+
+	cr_assert_eq(hook("r", "prepare", "begin", x), 0, "%s", out);
+	cr_assert_eq(hook("r", "started", "begin", x), 0, "%s", out);
+	before = ring_key("mktme-kvm:" UUID1);
+	cr_expect_eq(hook("r", "stopped", "end", x), 0, "%s", out);
+	cr_expect_eq(hook("r", "release", "end", x), 0, "%s", out);
+	cr_expect(!alive(before), "the saved domain's key went with it");
+	cr_expect_eq(hook("r", "restore", "begin", x), 0, "%s", out);
+	cr_expect_str_eq(out, "", "the XML is kept (empty output)");
+	cr_expect_eq(hook("r", "prepare", "begin", x), 0, "%s", out);
+	cr_expect_eq(hook("r", "start", "begin", x), 0, "%s", out);
+	cr_expect_eq(hook("r", "started", "begin", x), 0, "%s", out);
+	after = ring_key("mktme-kvm:" UUID1);
+	cr_expect(after > 0 && after != before, "a new key: %d, was %d", after, before);
+	cr_expect_eq(hook("r", "release", "end", x), 0, "%s", out);
+	cr_expect(!alive(after));
 }
 
 static int wrapper(char *const extra[], int n)
@@ -474,4 +385,50 @@ Test(wrapper, memory_hotplug_gets_the_monitor_relay, .init = setup, .fini = tear
 	cr_expect(S_ISSOCK(st.st_mode));
 	snprintf(qsock, sizeof(qsock), "%s/qmp/" UUID1 ".sock", state_dir);
 	cr_expect_eq(stat(qsock, &st), 0, "QEMU's socket is in the hook's directory");
+}
+
+/*
+ * Live migration as libvirt runs the hook on two hosts (two state
+ * directories and keyrings here): the destination's migrate, prepare and
+ * start, which leave it a key of its own before QEMU starts and the
+ * stream arrives; then the source's stopped and release (migrated).
+ */
+Test(hook, migration_rekeys_on_the_destination, .init = setup, .fini = teardown)
+{
+	const char *x = dom(0, "mig", UUID1, "type='cpu' algorithm='aes-xts-256'", NULL);
+	char src_dir[320], src_ring[80], dst_ring[64];
+	key_serial_t ks, kd;
+
+	/* The source: the domain runs there with its key */
+	snprintf(src_dir, sizeof(src_dir), "%s/source-run", dir);
+	snprintf(src_ring, sizeof(src_ring), "%s-source", ring_name);
+	snprintf(dst_ring, sizeof(dst_ring), "%s", ring_name);
+	setenv("MKTME_KVM_STATE_DIR", src_dir, 1);
+	setenv("MKTME_KVM_KEYRING", src_ring, 1);
+	cr_assert_eq(hook("mig", "prepare", "begin", x), 0, "%s", out);
+	cr_assert_eq(hook("mig", "started", "begin", x), 0, "%s", out);
+	ks = keyctl_search(keyctl_search(KEY_SPEC_USER_KEYRING, "keyring", src_ring, 0),
+			   "user", "mktme-kvm:" UUID1, 0);
+	cr_assert_gt(ks, 0);
+	/* The destination */
+	setenv("MKTME_KVM_STATE_DIR", state_dir, 1);
+	setenv("MKTME_KVM_KEYRING", dst_ring, 1);
+	cr_expect_eq(hook("mig", "migrate", "begin", x), 0, "%s", out);
+	cr_expect_str_eq(out, "", "the XML is kept");
+	cr_expect_eq(ring_key("mktme-kvm:" UUID1), -1, "migrate itself makes nothing");
+	cr_expect_eq(hook("mig", "prepare", "begin", x), 0, "%s", out);
+	cr_expect_eq(hook("mig", "start", "begin", x), 0, "%s", out);
+	kd = ring_key("mktme-kvm:" UUID1);
+	cr_expect(kd > 0 && kd != ks, "a key of the destination's before QEMU starts");
+	cr_expect(alive(ks), "the source's key lives while the guest runs there");
+	cr_expect_eq(hook("mig", "started", "begin", x), 0, "%s", out);
+	/* The switch-over: the source lets go */
+	setenv("MKTME_KVM_STATE_DIR", src_dir, 1);
+	setenv("MKTME_KVM_KEYRING", src_ring, 1);
+	cr_expect_eq(hook("mig", "stopped", "end", x), 0, "%s", out);
+	cr_expect_eq(hook("mig", "release", "end", x), 0, "%s", out);
+	cr_expect(!alive(ks), "the source's key is revoked");
+	cr_expect(alive(kd), "the destination's is the guest's now");
+	keyctl_unlink(keyctl_search(KEY_SPEC_USER_KEYRING, "keyring", src_ring, 0),
+		      KEY_SPEC_USER_KEYRING);
 }

@@ -36,9 +36,9 @@ static void sample(struct state *s)
 {
 	struct state_key k = { "mktme-kvm:u1", 11, "cpu", "aes-xts-256", true };
 	struct state_key shared = { "tenant", 22, "cpu", "aes-xts-128", true };
-	struct state_domain d1 = { "u1", "vm1", "mktme-kvm:u1", "started" };
-	struct state_domain d2 = { "u2", "vm2", "tenant", "prepared" };
-	struct state_domain d3 = { "u3", "vm3", "tenant", "started" };
+	struct state_domain d1 = { "u1", "vm1", "mktme-kvm:u1", "started", "" };
+	struct state_domain d2 = { "u2", "vm2", "tenant", "prepared", "41:7" };
+	struct state_domain d3 = { "u3", "vm3", "tenant", "started", "41:7" };
 
 	memset(s, 0, sizeof(*s));
 	cr_assert_eq(state_add_key(s, &k), 0);
@@ -65,6 +65,9 @@ Test(state, format_parse_round_trip)
 	cr_expect_str_eq(state_find_domain(&t, "U2")->name, "vm2", "UUIDs match in any case");
 	cr_expect_eq(state_key_users(&t, "tenant"), 2);
 	cr_expect_eq(state_key_users(&t, "mktme-kvm:u1"), 1);
+	cr_expect_str_eq(state_find_domain(&t, "u2")->daemon, "41:7");
+	cr_expect_str_eq(state_find_domain(&t, "u1")->daemon, "",
+			 "no daemon: a state file of an earlier version");
 	free(text);
 	state_free(&s);
 	state_free(&t);
@@ -111,6 +114,10 @@ Test(state, invalid_state_is_named)
 		  "\"type\": \"cpu\", \"algorithm\": \"aes-xts-128\", \"created\": true}], "
 		  "\"domains\": [{\"uuid\": \"u\", \"name\": \"n\", \"key\": \"k\", "
 		  "\"phase\": \"flying\"}]}", "unknown phase" },
+		{ "{\"version\": 1, \"keys\": [{\"description\": \"k\", \"serial\": 4, "
+		  "\"type\": \"cpu\", \"algorithm\": \"aes-xts-128\", \"created\": true}], "
+		  "\"domains\": [{\"uuid\": \"u\", \"name\": \"n\", \"key\": \"k\", "
+		  "\"phase\": \"started\", \"daemon\": 5}]}", "daemon" },
 	};
 	size_t i;
 
@@ -207,4 +214,39 @@ Test(state, lock_excludes_a_second_writer, .init = mkdir_tmp, .fini = rm_tmp)
 	fd2 = state_lock(sub, 0, &e);
 	cr_expect_geq(fd2, 0);
 	state_unlock(fd2);
+}
+
+Test(state, pending_key_round_trip)
+{
+	struct state_key k = { "mktme-kvm:u9", 0, "cpu", "aes-xts-128", true };
+	struct state s, t;
+	struct mkerr e;
+	char *text;
+
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(state_add_key(&s, &k), 0);
+	text = state_format(&s);
+	cr_assert_eq(state_parse(text, &t, &e), 0, "serial 0 is a pending key: %s", e.msg);
+	cr_expect_eq(t.keys[0].serial, 0);
+	free(text);
+	state_free(&s);
+	state_free(&t);
+}
+
+Test(state, holders_text_names_domains_by_key)
+{
+	struct state s;
+	char buf[256];
+
+	sample(&s);
+	state_holders_text(&s, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "KeyIDs held by encrypted domains: vm1; vm2, vm3 "
+			 "(shared key tenant)");
+	/* Cut to fit, still a string */
+	state_holders_text(&s, buf, 20);
+	cr_expect_eq(strlen(buf), 19);
+	state_free(&s);
+	memset(&s, 0, sizeof(s));
+	state_holders_text(&s, buf, sizeof(buf));
+	cr_expect(strstr(buf, "no encrypted domain of this host holds one"), "%s", buf);
 }

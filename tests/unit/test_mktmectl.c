@@ -99,6 +99,7 @@ static void fake_kernel(void)
 	put("keyids_total", "63\n");
 	put("keyids_in_use", "2\n");
 	put("algorithms", "aes-xts-128 aes-xts-256\n");
+	put("mounts", "proc /proc proc rw 0 0\n");
 	put("keys", line_user_type);
 	{
 		char path[256];
@@ -224,8 +225,8 @@ static int run(const char *args, char *out, size_t len)
 	int status;
 
 	snprintf(cmd, sizeof(cmd), "MKTMECTL_SYSFS=%s MKTMECTL_PROC_KEYS=%s/keys "
-		 "%s %s 2>&1", dir, dir, getenv("MKTMECTL") ?: "build/tools/mktmectl",
-		 args);
+		 "MKTMECTL_MOUNTS=%s/mounts %s %s 2>&1", dir, dir, dir,
+		 getenv("MKTMECTL") ?: "build/tools/mktmectl", args);
 	p = popen(cmd, "r");
 	cr_assert_not_null(p);
 	n = fread(out, 1, len - 1, p);
@@ -245,6 +246,75 @@ Test(cli, status_text_and_json, .init = fake_kernel, .fini = remove_fake_kernel)
 	o = json_tokener_parse(out);
 	cr_assert_not_null(o, "%s", out);
 	cr_assert(json_object_object_get_ex(o, "keyids_in_use", &v));
+	cr_expect_eq(json_object_get_int(v), 2);
+	json_object_put(o);
+}
+
+/* A mounts file naming DIR/cg as a misc cgroup of VERSION, with FILES */
+static void fake_misc(int version, const char *capacity, const char *current)
+{
+	char line[512];
+
+	snprintf(line, sizeof(line), "%s", dir);
+	strcat(line, "/cg");
+	cr_assert(mkdir(line, 0755) == 0 || errno == EEXIST);
+	put("cg/misc.capacity", capacity);
+	put("cg/misc.current", current);
+	if (version == 2)
+		snprintf(line, sizeof(line), "proc /proc proc rw 0 0\n"
+			 "cgroup2 %s/cg cgroup2 rw,nosuid 0 0\n", dir);
+	else
+		snprintf(line, sizeof(line), "cgroup %s/cpu cgroup rw,cpu 0 0\n"
+			 "misc %s/cg cgroup rw,nosuid,misc 0 0\n", dir, dir);
+	put("mounts", line);
+}
+
+Test(misc_cgroup, v2_v1_and_none, .init = fake_kernel, .fini = remove_fake_kernel)
+{
+	struct mktme_misc_cgroup m;
+	char mounts[300];
+
+	snprintf(mounts, sizeof(mounts), "%s/mounts", dir);
+	cr_assert_eq(mktme_misc_cgroup_read(mounts, &m), 0);
+	cr_expect_eq(m.version, 0, "no misc controller mounted");
+	cr_expect_null(mktme_misc_cgroup_json(&m));
+	fake_misc(2, "sev 0\nsev_es 0\nmktme 63\n", "sev 0\nmktme 5\n");
+	cr_assert_eq(mktme_misc_cgroup_read(mounts, &m), 0);
+	cr_expect_eq(m.version, 2);
+	cr_expect_eq(m.capacity, 63);
+	cr_expect_eq(m.current, 5);
+	fake_misc(1, "mktme 3\n", "mktme 3\n");
+	cr_assert_eq(mktme_misc_cgroup_read(mounts, &m), 0);
+	cr_expect_eq(m.version, 1);
+	cr_expect_eq(m.capacity, 3);
+	put("cg/misc.capacity", "sev 0\n");
+	cr_assert_eq(mktme_misc_cgroup_read(mounts, &m), 0);
+	cr_expect_eq(m.capacity, -1, "a kernel without the mktme resource");
+	cr_expect_lt(mktme_misc_cgroup_read("/nonexistent/mounts", &m), 0);
+}
+
+Test(cli, status_shows_the_misc_cgroup, .init = fake_kernel, .fini = remove_fake_kernel)
+{
+	char out[4096];
+	json_object *o, *cg, *v;
+
+	cr_assert_eq(run("status", out, sizeof(out)), 0, "%s", out);
+	cr_expect(strstr(out, "misc cgroup: not mounted"), "%s", out);
+	cr_assert_eq(run("--json status", out, sizeof(out)), 0, "%s", out);
+	cr_expect(strstr(out, "\"misc_cgroup\": null"), "%s", out);
+	fake_misc(2, "mktme 63\n", "mktme 2\n");
+	cr_assert_eq(run("status", out, sizeof(out)), 0, "%s", out);
+	cr_expect(strstr(out, "misc cgroup: v2 at "), "%s", out);
+	cr_expect(strstr(out, "mktme capacity 63, current 2"), "%s", out);
+	cr_assert_eq(run("--json status", out, sizeof(out)), 0, "%s", out);
+	o = json_tokener_parse(out);
+	cr_assert_not_null(o, "%s", out);
+	cr_assert(json_object_object_get_ex(o, "keyids_free", &v));
+	cr_expect_eq(json_object_get_int(v), 61);
+	cr_assert(json_object_object_get_ex(o, "misc_cgroup", &cg));
+	cr_assert(json_object_object_get_ex(cg, "capacity", &v));
+	cr_expect_eq(json_object_get_int(v), 63);
+	cr_assert(json_object_object_get_ex(cg, "version", &v));
 	cr_expect_eq(json_object_get_int(v), 2);
 	json_object_put(o);
 }

@@ -95,7 +95,58 @@ static void read_info(const char *xml, const struct hook_config *cfg,
 		die(1, "%s", e.msg);
 }
 
-/* Redefine the domain with its encryption ATTR (NULL: none) and EMULATOR */
+/*
+ * A managed save image carries the domain's XML as it was saved, and
+ * virsh start restores from it: without this, a domain enabled after
+ * virsh managedsave would come back unencrypted (and one disabled would
+ * fail to restore).  The image gets the same edit; the emulator changes
+ * only where the definition's did (EMULATOR NULL: unchanged; for disable,
+ * only if the image's is the wrapper).
+ */
+static void redefine_managed_save(struct session *s,
+				  const struct mktme_attr *attr,
+				  const char *emulator,
+				  const struct hook_config *cfg)
+{
+	struct domain_info d;
+	char *xml, *edited;
+	struct mkerr e;
+
+	if (virDomainHasManagedSaveImage(s->dom, 0) != 1)
+		return;
+	xml = virDomainManagedSaveGetXMLDesc(s->dom, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE);
+	if (!xml) {
+		close_domain(s);
+		die(1, "the definition changed, but libvirt does not show the XML "
+		    "of the domain's managed save image (%s): remove the image "
+		    "(virsh managedsave-remove) or restore it and shut the domain "
+		    "down, then run this again", virt_error());
+	}
+	if (!attr) {
+		read_info(xml, cfg, &d);
+		emulator = strcmp(d.emulator, cfg->wrapper) ? NULL : cfg->qemu;
+	}
+	edited = domain_xml_edit(xml, strlen(xml), attr, emulator, &e);
+	free(xml);
+	if (!edited) {
+		close_domain(s);
+		die(1, "the managed save image's XML: %s", e.msg);
+	}
+	if (virDomainManagedSaveDefineXML(s->dom, edited, 0) < 0) {
+		free(edited);
+		close_domain(s);
+		die(1, "the definition changed, but libvirt refused the edited XML "
+		    "of the domain's managed save image (%s): remove the image "
+		    "(virsh managedsave-remove) or restore it and shut the domain "
+		    "down, then run this again", virt_error());
+	}
+	free(edited);
+}
+
+/*
+ * Redefine the domain with its encryption ATTR (NULL: none) and EMULATOR,
+ * and its managed save image if it has one
+ */
 static void redefine(struct session *s, const struct mktme_attr *attr,
 		     const char *emulator, const struct hook_config *cfg)
 {
@@ -123,6 +174,7 @@ static void redefine(struct session *s, const struct mktme_attr *attr,
 		die(1, "libvirt refused the edited definition: %s", virt_error());
 	}
 	virDomainFree(nd);
+	redefine_managed_save(s, attr, emulator, cfg);
 }
 
 static void copy_option(const char *name, char *dst, size_t len)

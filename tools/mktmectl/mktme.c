@@ -3,9 +3,11 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
+#include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mktme.h"
 
@@ -228,5 +230,73 @@ json_object *mktme_key_json(const struct mktme_key_info *k)
 			       json_object_new_int64(k->users) : NULL);
 	json_object_object_add(o, "revoked", json_object_new_boolean(k->revoked));
 	json_object_object_add(o, "state", json_object_new_string(mktme_key_state(k)));
+	return o;
+}
+
+/* The value of the "mktme" line of DIR/FILE ("mktme N"); -1 if none */
+static long misc_entry(const char *dir, const char *file)
+{
+	char path[512], name[64];
+	long v, found = -1;
+	FILE *f;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path))
+		return -1;
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (found < 0 && fscanf(f, "%63s %ld", name, &v) == 2)
+		if (!strcmp(name, "mktme"))
+			found = v;
+	fclose(f);
+	return found;
+}
+
+int mktme_misc_cgroup_read(const char *mounts, struct mktme_misc_cgroup *m)
+{
+	struct mntent *e;
+	FILE *f;
+
+	memset(m, 0, sizeof(*m));
+	m->capacity = m->current = -1;
+	f = setmntent(mounts, "re");
+	if (!f)
+		return -errno;
+	while ((e = getmntent(f))) {
+		char probe[512];
+
+		if (!strcmp(e->mnt_type, "cgroup2")) {
+			/* The misc files exist at the root once +misc is enabled */
+			snprintf(probe, sizeof(probe), "%s/misc.capacity", e->mnt_dir);
+			if (access(probe, R_OK))
+				continue;
+			m->version = 2;
+		} else if (!strcmp(e->mnt_type, "cgroup") && hasmntopt(e, "misc")) {
+			m->version = 1;
+		} else {
+			continue;
+		}
+		snprintf(m->path, sizeof(m->path), "%s", e->mnt_dir);
+		m->capacity = misc_entry(e->mnt_dir, "misc.capacity");
+		m->current = misc_entry(e->mnt_dir, "misc.current");
+		break;
+	}
+	endmntent(f);
+	return 0;
+}
+
+json_object *mktme_misc_cgroup_json(const struct mktme_misc_cgroup *m)
+{
+	json_object *o;
+
+	if (!m->version)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "version", json_object_new_int(m->version));
+	json_object_object_add(o, "path", json_object_new_string(m->path));
+	json_object_object_add(o, "capacity", m->capacity >= 0 ?
+			       json_object_new_int64(m->capacity) : NULL);
+	json_object_object_add(o, "current", m->current >= 0 ?
+			       json_object_new_int64(m->current) : NULL);
 	return o;
 }

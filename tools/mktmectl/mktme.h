@@ -13,6 +13,7 @@
 #define MKTME_SYSFS		"/sys/kernel/mm/mktme"
 #define MKTME_PROC_KEYS		"/proc/keys"
 #define MKTME_PAYLOAD_MAX	256
+#define MKTME_MOUNTS		"/proc/self/mounts"
 
 struct mktme_platform {
 	unsigned int keyid_bits;
@@ -52,6 +53,26 @@ int mktme_keys_read(const char *file, struct mktme_key_info **keys);
 int mktme_payload(char *buf, size_t len, const char *type,
 		  const char *algorithm, const char *key_hex,
 		  const char *tweak_hex, const char **why);
+
+/*
+ * The misc cgroup's "mktme" resource at the root of the hierarchy that
+ * has the misc controller: on cgroup v2 (misc.capacity and misc.current
+ * at the root appear once +misc is in the root's cgroup.subtree_control)
+ * or v1 (the "misc" hierarchy).  What schedulers read (Kubernetes node
+ * feature discovery, Nova): capacity and current usage.
+ */
+struct mktme_misc_cgroup {
+	int version;		/* 1 or 2; 0: no misc controller mounted */
+	char path[256];		/* its mount point */
+	long capacity;		/* -1: no "mktme" entry (kernel without it) */
+	long current;
+};
+
+/* From MOUNTS (normally MKTME_MOUNTS); 0 (version 0 when there is none),
+ * or -errno when MOUNTS cannot be read */
+int mktme_misc_cgroup_read(const char *mounts, struct mktme_misc_cgroup *m);
+/* null when version is 0 */
+json_object *mktme_misc_cgroup_json(const struct mktme_misc_cgroup *m);
 
 json_object *mktme_platform_json(const struct mktme_platform *p);
 /* "active", "revoked" (its KeyID still in use) or "released" */

@@ -25,6 +25,7 @@ static const char *sysfs_dir = MKTME_SYSFS;
 static const char *proc_keys = MKTME_PROC_KEYS;
 static const char *proc_dir = MKTME_PROC;
 static const char *kvm_debugfs = MKTME_KVM_DEBUGFS;
+static const char *mounts = MKTME_MOUNTS;
 static const struct command *commands;
 
 void die(int status, const char *fmt, ...)
@@ -63,20 +64,37 @@ static void read_platform(struct mktme_platform *p)
 
 static int act_status(int argc, char **argv)
 {
+	struct mktme_misc_cgroup cg;
 	struct mktme_platform p;
+	int r;
 
 	(void)argv;
 	if (argc != 1)
 		usage();
 	read_platform(&p);
+	r = mktme_misc_cgroup_read(mounts, &cg);
+	if (r)
+		die(1, "can't read %s: %s", mounts, strerror(-r));
 	if (json) {
-		print_json(mktme_platform_json(&p));
+		json_object *o = mktme_platform_json(&p);
+
+		json_object_object_add(o, "misc_cgroup", mktme_misc_cgroup_json(&cg));
+		print_json(o);
 		return 0;
 	}
 	printf("TME-MK: %u KeyID bits, %u KeyIDs: %u in use, %u free\n",
 	       p.keyid_bits, p.keyids_total, p.keyids_in_use,
 	       p.keyids_total - p.keyids_in_use);
 	printf("algorithms: %s\n", p.algorithms);
+	if (!cg.version)
+		printf("misc cgroup: not mounted (mount cgroup2 and enable +misc "
+		       "at its root for schedulers)\n");
+	else if (cg.capacity < 0)
+		printf("misc cgroup: v%d at %s has no mktme entry\n", cg.version,
+		       cg.path);
+	else
+		printf("misc cgroup: v%d at %s: mktme capacity %ld, current %ld\n",
+		       cg.version, cg.path, cg.capacity, cg.current);
 	return 0;
 }
 
@@ -377,6 +395,9 @@ int main(int argc, char **argv)
 	env = getenv("MKTMECTL_KVM_DEBUGFS");
 	if (env)
 		kvm_debugfs = env;
+	env = getenv("MKTMECTL_MOUNTS");
+	if (env)
+		mounts = env;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
 			json = true;

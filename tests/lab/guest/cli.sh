@@ -24,6 +24,25 @@ run mktmectl status
 ok "status: 6 KeyID bits, 63 KeyIDs, none in use" has "6 KeyID bits, 63 KeyIDs: 0 in use, 63 free"
 run mktmectl --json status
 ok "status --json: keyids_total 63" has '"keyids_total": 63'
+# Capacity for schedulers: the misc cgroup's mktme resource, v2 then v1
+run mktmectl status
+ok "status: no misc cgroup mounted, and how to get one" has "misc cgroup: not mounted"
+mkdir -p /tmp/cg2 /tmp/cg1
+mount -t cgroup2 cgroup2 /tmp/cg2 && echo +misc >/tmp/cg2/cgroup.subtree_control
+run mktmectl status
+ok "status: misc cgroup v2, mktme capacity 63, current 0" has "misc cgroup: v2 at /tmp/cg2: mktme capacity 63, current 0"
+run mktmectl --json status
+ok "status --json: misc_cgroup version 2, capacity 63" \
+	sh -c 'tr -d " \n" </tmp/cli.last | grep -q "\"misc_cgroup\":{\"version\":2,\"path\":\"/tmp/cg2\",\"capacity\":63,\"current\":0}"'
+echo -misc >/tmp/cg2/cgroup.subtree_control
+umount /tmp/cg2
+# The misc controller moves to a v1 hierarchy once no v2 hierarchy uses it
+# (after an RCU grace period)
+v1_mounted() { mount -t cgroup -o misc misc /tmp/cg1 2>/dev/null; }
+i=0
+until v1_mounted || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+run mktmectl status
+ok "status: misc cgroup v1 (the misc hierarchy), mktme capacity 63" has "misc cgroup: v1 at /tmp/cg1: mktme capacity 63, current 0"
 run mktmectl key add --type cpu --algorithm aes-xts-256 guest-a
 ok "key add --type cpu prints the serial" grep -qE '^[0-9]+$' /tmp/cli.last
 a=$(cat /tmp/cli.last)
@@ -39,6 +58,7 @@ ok "keys --json: KeyID and users of each key" has '"users": 1'
 ok "the key file's bytes appear nowhere" sh -c '! grep -rq 00112233445566778899 /proc/keys /tmp/cli.last'
 run mktmectl status
 ok "status: 2 in use" has "2 in use, 61 free"
+ok "status: the misc cgroup counts them too (current 2)" has "mktme capacity 63, current 2"
 run mktmectl key revoke "$a"
 ok "key revoke" rc_is 0
 run mktmectl keys

@@ -120,6 +120,43 @@ else
 	ok "... and its KeyID is free again (mktmectl status)" wait_for 60 keyid_freed
 	sed 's/^/# /' /tmp/start.out | head -5
 fi
+# Tenant keys and crash safety with real mktme keys and KeyIDs: the
+# installed hook run as libvirtd runs it (root, the domain XML on stdin)
+HOOK=/etc/libvirt/hooks/qemu.d/mktme-kvm
+hookxml() {	# hookxml NAME UUID ATTRIBUTES
+	printf '<domain type="qemu"><name>%s</name><uuid>%s</uuid><metadata><mktme:encryption xmlns:mktme="https://mktme-kvm.org/schemas/domain/1.0" %s/></metadata><memory unit="MiB">64</memory><devices><emulator>/usr/libexec/mktme-kvm/qemu-system-x86_64</emulator></devices></domain>' "$1" "$2" "$3"
+}
+runhook() {	# runhook NAME UUID ATTRIBUTES OP SUB
+	hookxml "$1" "$2" "$3" | "$HOOK" "$1" "$4" "$5" -
+}
+in_use() { mktmectl --json status | sed -n 's/.*"keyids_in_use": \([0-9]*\).*/\1/p'; }
+T1=11111111-0000-4000-8000-000000000001
+T2=11111111-0000-4000-8000-000000000002
+TENANT='type="cpu" algorithm="aes-xts-128" key="tenant-a"'
+# KeyIDs of revoked keys are released asynchronously: start from a settled count
+settled() { [ "$(in_use)" = "$(grep ' mktme ' /proc/keys | awk '$2 !~ /R/' | wc -l)" ]; }
+wait_for 30 settled
+base=$(in_use)
+shared_start() {
+	runhook ta $T1 "$TENANT" prepare begin && runhook tb $T2 "$TENANT" prepare begin
+}
+ok "two domains naming key tenant-a: both prepared" shared_start
+live_tenant_keys() { grep ' mktme  *tenant-a:' /proc/keys | awk '$2 !~ /R/' | wc -l; }
+one_key_one_keyid() { [ "$(live_tenant_keys)" = 1 ] && [ "$(in_use)" = $((base + 1)) ]; }
+ok "... one key, one KeyID for both" one_key_one_keyid
+runhook ta $T1 "$TENANT" release end destroyed
+ok "... the first one released: the key stays for the other" one_key_one_keyid
+runhook tb $T2 "$TENANT" release end destroyed
+keyid_back() { [ "$(in_use)" = "$base" ]; }
+ok "... the last one released: the key is revoked and its KeyID free" wait_for 30 keyid_back
+# The hook killed between add_key() and its state (MKTME_KVM_CRASH_AT);
+# libvirtd's failed start then runs release
+hookxml tc $T1 'type="no-encrypt" algorithm="aes-xts-128"' |
+	MKTME_KVM_CRASH_AT=prepare:key-created "$HOOK" tc prepare begin - 2>/dev/null
+keyid_taken() { [ "$(in_use)" = $((base + 1)) ]; }
+ok "hook killed after add_key(): the KeyID is taken" keyid_taken
+runhook tc $T1 'type="no-encrypt" algorithm="aes-xts-128"' release end failed
+ok "... release after the failed start revokes it: no key, the KeyID free" wait_for 30 keyid_back
 ok "mktmectl domain disable tiny; undefine" sh -c "mktmectl domain disable tiny && virsh undefine tiny"
 echo "1..$n"
 echo "@@TAP-END"
