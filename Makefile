@@ -224,7 +224,7 @@ test: qemu linux lab $(BUILD)/unit/test_lab $(BUILD)/unit/test_mktmectl \
 		$(LIBVIRT_BINS) host-image
 	tests/run.sh
 
-demo: qemu linux lab
+demo: qemu linux host-image
 	tests/lab/demo.sh
 
 bench: qemu lab $(BUILD)/hook/mktme-kvm-hook

@@ -10,7 +10,8 @@
 #   /usr/local/sbin/mktme-host-init     PID 1 (tests/lab/host/init)
 #   /usr/local/lib/mktme-kvm/lab/       busybox (poweroff) and the tests
 #   /var/lib/mktme-kvm/guest/           the tiny guest: Debian's kernel and
-#                                       a busybox initramfs
+#                                       a busybox initramfs (with the
+#                                       demo's secret writer)
 # Every file is made reproducibly (no timestamps in the archives) so that
 # the image's content hash only changes when a file does.
 set -euo pipefail
@@ -32,16 +33,29 @@ echo '{"qemu": "/usr/local/bin/qemu-system-x86_64"}' >"$stage/etc/mktme-kvm/wrap
 install -D -m 0644 "$H/qemu.conf" "$stage/etc/libvirt/qemu.conf"
 install -D -m 0755 "$H/init" "$stage/usr/local/sbin/mktme-host-init"
 install -D -m 0755 /bin/busybox "$stage/usr/local/lib/mktme-kvm/lab/busybox"
-install -D -m 0755 "$H/host-smoke.sh" "$stage/usr/local/lib/mktme-kvm/lab/host-smoke.sh"
+for t in host-lib.sh host-smoke.sh host-demo.sh; do
+	install -D -m 0755 "$H/$t" "$stage/usr/local/lib/mktme-kvm/lab/$t"
+done
 
 # The tiny guest
 g=$stage/var/lib/mktme-kvm/guest
 install -D -m 0644 "/boot/vmlinuz-$(lab_kver)" "$g/vmlinuz"
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
-mkdir -p "$root"/{bin,dev,proc}
+mkdir -p "$root"/{bin,dev,proc,sys}
 cp /bin/busybox "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
 install -m 0755 "$H/guest-init" "$root/init"
+# ACPI power button (virsh shutdown and reboot): Debian's modules for it,
+# and busybox acpid powering off on it
+mods=/lib/modules/$(lab_kver)/kernel/drivers
+mkdir -p "$root/lib/modules" "$root/etc/acpi/PWRF"
+for m in input/evdev acpi/button; do
+	xz -dc "$mods/$m.ko.xz" >"$root/lib/modules/${m#*/}.ko"
+done
+printf '#!/bin/sh\n/bin/busybox poweroff -f\n' >"$root/etc/acpi/PWRF/00000080"
+chmod 0755 "$root/etc/acpi/PWRF/00000080"
+# The demo's secret writer (tests/lab/host/demo-secret.c)
+gcc -static -O2 -Wall -Wextra -Werror -o "$root/bin/demo-secret" "$H/demo-secret.c"
 find "$root" -exec touch -h -d @0 {} +
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --reproducible --quiet | gzip -9n) >"$g/initramfs.cpio.gz"

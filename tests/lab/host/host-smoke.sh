@@ -4,37 +4,7 @@
 # handled as far as the layers below allow (TAP).
 export LIBVIRT_DEFAULT_URI=qemu:///system
 GUEST=/var/lib/mktme-kvm/guest
-n=0 failed=0
-ok() {	# ok DESCRIPTION COMMAND...
-	local desc=$1
-	shift
-	n=$((n + 1))
-	if "$@" >/tmp/ok.out 2>&1; then
-		echo "ok $n - $desc"
-	else
-		echo "not ok $n - $desc"
-		sed 's/^/# /' /tmp/ok.out | tail -15
-		failed=$((failed + 1))
-	fi
-}
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-# One JSON request on the lab channel (ttyS1), one JSON reply
-lab_request() {
-	local reply
-	exec 3<>/dev/ttyS1
-	printf '%s\n' "$1" >&3
-	IFS= read -r -t 60 reply <&3
-	exec 3>&-
-	printf '%s\n' "$reply"
-}
-wait_for() {	# wait_for SECONDS COMMAND...
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ $SECONDS -ge $end ] && return 1
-		sleep 1
-	done
-}
+. "$(dirname "$0")/host-lib.sh"
 
 echo "@@TAP-BEGIN"
 echo "TAP version 13"
