@@ -99,6 +99,7 @@ $(LAB)/initramfs.cpio.gz: tests/lab/mkinitramfs.sh $(LAB)/mktme_lab.ko \
 		$(LAB)/conformance $(LAB)/demo $(LAB)/bench $(LAB)/keys $(LAB)/keybench \
 		$(addprefix $(LAB)/,$(KEYED_PROGS)) $(LAB)/keyedbench $(LAB)/nested \
 		$(LAB)/hotpathbench $(addprefix $(LAB)/,$(KVM_PROGS)) $(LAB)/mktmectl \
+		$(LAB)/checker_end \
 		$(addprefix $(LAB)/,$(KSELFTESTS)) tests/lab/guest/kselftests.sh \
 		tests/lab/guest/cli.sh \
 		tests/lab/guest/demo-keys.sh

@@ -75,19 +75,22 @@ suite_kernel_keys_amd() {
 	lab kernel-keys-amd 600 "max,tme-mk=on" 1 keys "$LAB_KERNEL"
 }
 # Keyed memory, with the alias-coherency checker on from start to end
-# (keyed.checker=all).  /dev/ram0 (brd, 64 MiB) is the swap device of the
+# (keyed.checker=all: keyed switches it on, checker_end counts what every
+# program did).  /dev/ram0 (brd, 64 MiB) is the swap device of the
 # memory pressure test.  No MONITOR/MWAIT: TCG's MWAIT does not halt, and
 # idle vCPUs would spin.
 suite_kernel_keyed() {
 	lab kernel-keyed 1200 "max,vendor=GenuineIntel,tme-mk=on,-monitor" 2 \
-		keyed,keyed_errors,keyed_pages,keyed_algs,kselftests.sh \
+		keyed,keyed_errors,keyed_pages,keyed_algs,kselftests.sh,checker_end \
 		"$LAB_KERNEL" 1024M "brd.rd_nr=1 brd.rd_size=65536 keyed.checker=all"
 }
 # KVM guests bound to a key: kvm-amd on the emulated AMD model (SVM, NPT),
-# its guests nested; the lab's checks and the KVM selftest
+# its guests nested; the lab's checks (a VM's life again under the
+# alias-coherency checker: kvm.checker=off would skip it) and the KVM
+# selftest
 suite_kernel_kvm() {
 	lab kernel-kvm 900 "max,tme-mk=on" 1 kvm_keyed,kselftests.sh \
-		"$LAB_KERNEL" 1024M "kselftests=mktme_test kvm.checker=off"
+		"$LAB_KERNEL" 1024M "kselftests=mktme_test"
 }
 suite_kernel_cli() {
 	lab kernel-cli 600 "max,vendor=GenuineIntel,tme-mk=on" 1 cli.sh "$LAB_KERNEL"

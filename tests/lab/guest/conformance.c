@@ -437,6 +437,93 @@ static void test_access_kinds(void)
 }
 
 /*
+ * A key change with the page still mapped through its KeyID (its TLB
+ * entries would outlive the change): the view of the old key is written
+ * back with the old key and dropped, so the mapping reads what the new
+ * key makes of the ciphertext, and the old key, programmed again, finds
+ * the message.
+ */
+static void test_rekey_mapped(void)
+{
+	uint64_t pa = lab_alloc();
+	uint8_t ct[sizeof(msg)], got[sizeof(msg)];
+	volatile uint8_t *k1;
+
+	program(0, 1, KEYID_SET_KEY_DIRECT, ENC_ALG_AES_XTS_256, key_a,
+		tweak_a, 32);
+	k1 = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, lab_fd,
+		  keyed(pa, 1));
+	if (!tap_ok(k1 != MAP_FAILED, "re-key: a page mapped through KeyID 1"))
+		goto out;
+	memcpy((void *)k1, msg, sizeof(msg));
+	program(0, 1, KEYID_SET_KEY_DIRECT, ENC_ALG_AES_XTS_128, key_b,
+		tweak_b, 16);
+	memcpy(got, (const void *)k1, sizeof(got));
+	tap_ok(memcmp(got, msg, sizeof(msg)),
+	       "re-key: SET_KEY_DIRECT with another key, the mapping no longer "
+	       "reads the plaintext of the old key");
+	program(0, 1, KEYID_NO_ENCRYPT, ENC_ALG_AES_XTS_128, NULL, NULL, 16);
+	memcpy(got, (const void *)k1, sizeof(got));
+	tap_ok(lab_read(pa, 0, 0, 0, ct, sizeof(ct)) == 0 &&
+	       memcmp(ct, msg, sizeof(msg)) && !memcmp(got, ct, sizeof(ct)),
+	       "re-key: NO_ENCRYPT, the mapping reads the ciphertext KeyID 0 "
+	       "reads");
+	program(0, 1, KEYID_SET_KEY_DIRECT, ENC_ALG_AES_XTS_256, key_a,
+		tweak_a, 32);
+	memcpy(got, (const void *)k1, sizeof(got));
+	tap_ok(!memcmp(got, msg, sizeof(msg)),
+	       "re-key: the old key again, the mapping reads the message (it "
+	       "was written back with the old key before the change)");
+	munmap((void *)k1, PAGE);
+out:
+	lab_free(pa);
+}
+
+/*
+ * Translated code follows the view: code run through KeyID 1 at one
+ * virtual address, then other code written through KeyID 2 to the same
+ * page and run at the same address through a KeyID-2 mapping.  The
+ * translated blocks of KeyID 1's code must not run again.
+ */
+static void test_code_rekeyed(void)
+{
+	/* endbr64; mov $imm32, %eax; ret */
+	uint8_t code[] = { 0xf3, 0x0f, 0x1e, 0xfa, 0xb8, 0x11, 0x11, 0x11,
+			   0x11, 0xc3 };
+	uint64_t pa = lab_alloc();
+	uint64_t (*fn)(void);
+	uint64_t r1 = 0, r2 = 0;
+	uint8_t *user;
+
+	program(0, 1, KEYID_SET_KEY_DIRECT, ENC_ALG_AES_XTS_256, key_a,
+		tweak_a, 32);
+	program(0, 2, KEYID_SET_KEY_DIRECT, ENC_ALG_AES_XTS_128, key_b,
+		tweak_b, 16);
+	lab_write(pa, 1, 0, 128, code, sizeof(code));
+	user = mmap(NULL, PAGE, PROT_READ | PROT_EXEC, MAP_SHARED, lab_fd,
+		    keyed(pa, 1));
+	if (user != MAP_FAILED) {
+		fn = (uint64_t (*)(void))(user + 128);
+		r1 = fn() + fn();
+		munmap(user, PAGE);
+		memset(code + 5, 0x33, 4);
+		lab_write(pa, 2, 0, 128, code, sizeof(code));
+		user = mmap(user, PAGE, PROT_READ | PROT_EXEC,
+			    MAP_SHARED | MAP_FIXED, lab_fd, keyed(pa, 2));
+	}
+	if (user != MAP_FAILED) {
+		fn = (uint64_t (*)(void))(user + 128);
+		r2 = fn();
+		munmap(user, PAGE);
+	}
+	tap_ok(r1 == 2 * 0x11111111ull && r2 == 0x33333333,
+	       "translated code: KeyID 2's code at the address KeyID 1's ran "
+	       "from runs, not KeyID 1's translation (%#llx, %#llx)",
+	       (unsigned long long)r1, (unsigned long long)r2);
+	lab_free(pa);
+}
+
+/*
  * Key tables are per package, and a package's memory controller encrypts
  * the RAM it owns (its NUMA node) with its own table, whichever CPU
  * accesses it.  The lab gives each socket one CPU and one node.
@@ -724,6 +811,68 @@ static const struct checker_case checker_cases[] = {
 	{ 0, 0, 1, false, "silent when the KeyID-0 alias is flushed first" },
 };
 
+/*
+ * The checker with mappings that stay: a KeyID-1 and a KeyID-0 mapping of
+ * one page in user space, whose TLB entries outlive each access (the
+ * KeyID-1 one on the fast path, the KeyID-0 one sent to the slow window
+ * once the page has lines dirty through KeyID 1).  It counts by line:
+ * what KeyID 1 writes on the fast path after KeyID 0 started reading is
+ * caught too, clean lines never are, and after a WBINVD one line written
+ * and flushed leaves the others clean.
+ */
+static void test_checker_mapped(uint64_t pa)
+{
+	volatile uint64_t *k0, *k1;
+	struct mktme_lab_mem wbinvd = { .phys = pa, .op = MKTME_LAB_WBINVD };
+	uint64_t n;
+	uint64_t stamp = 0x5eed0000c0de0000ull ^ (uint64_t)getpid();
+
+	k1 = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, lab_fd,
+		  keyed(pa, 1));
+	k0 = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, lab_fd,
+		  keyed(pa, 0));
+	if (!tap_ok(k0 != MAP_FAILED && k1 != MAP_FAILED,
+		    "checker: one page mapped through KeyIDs 0 and 1"))
+		return;
+	/*
+	 * All lines clean, then line 0 written through KeyID 1.  No system
+	 * call between the accesses: the TLB entries stay.
+	 */
+	lab_mem(&wbinvd);
+	checker_on();
+	k1[0] = stamp;
+	(void)k0[5 * 8];	/* line 5: clean */
+	k1[7 * 8] = stamp + 7;	/* on the fast path, while KeyID 0 reads */
+	(void)k0[7 * 8];	/* line 7: dirty through KeyID 1 */
+	n = lab_checker_count("read-violations");
+	tap_ok(n == 1 &&
+	       lab_checker_count("last-violation-address") == pa + 7 * 64 &&
+	       lab_checker_count("last-violation-write-keyid") == 1,
+	       "checker: a line written through KeyID 1 on the fast path "
+	       "after KeyID 0 began to read the page is caught when KeyID 0 "
+	       "reads it, a clean line of the page is not (%llu violations)",
+	       (unsigned long long)n);
+
+	/* After a WBINVD: one line written and flushed, others read */
+	lab_mem(&wbinvd);
+	checker_on();
+	k1[3 * 8] = stamp + 3;
+	__builtin_ia32_clflush((const void *)&k1[3 * 8]);
+	(void)k0[9 * 8];
+	(void)k0[3 * 8];
+	k1[11 * 8] = stamp + 11;
+	(void)k0[11 * 8];
+	n = lab_checker_count("read-violations");
+	tap_ok(n == 1 &&
+	       lab_checker_count("last-violation-address") == pa + 11 * 64,
+	       "checker: after a WBINVD, a line written and flushed through "
+	       "KeyID 1 leaves the page's other lines clean, and the next "
+	       "unflushed write is caught (%llu violations)",
+	       (unsigned long long)n);
+	munmap((void *)k0, PAGE);
+	munmap((void *)k1, PAGE);
+}
+
 static void test_checker(void)
 {
 	uint64_t pa = lab_alloc();
@@ -760,6 +909,8 @@ static void test_checker(void)
 	       lab_checker_count("flushes") >= 1,
 	       "checker: WBINVD flushes every alias");
 
+	test_checker_mapped(pa);
+
 	json_object_put(lab_qmp_args("mktme-checker-set",
 				     "{\"enabled\":false,\"reset\":true}"));
 	lab_write(pa, 1, 0, 0, msg, sizeof(msg));
@@ -794,6 +945,8 @@ int main(void)
 	test_pconfig_errors();
 	test_commands();
 	test_access_kinds();
+	test_rekey_mapped();
+	test_code_rekeyed();
 	test_sockets();
 	test_concurrent();
 	test_pconfig_in_guest();

@@ -980,7 +980,7 @@ static void test_end(void)
 {
 	uint64_t violations, conflicts;
 	unsigned long long pa, rk, wk;
-	const char *when = checker_all ? "over the whole run" :
+	const char *when = checker_all ? "over keyed's part of the run" :
 			   "over the keyed page life cycle";
 
 	users_are(ukey, 1, "end: the user key's users back to 1");
