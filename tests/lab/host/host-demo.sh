@@ -15,7 +15,6 @@ CONSOLE=/var/log/$DOM.console
 step() { printf '\n=== %s\n' "$*"; }
 show() { sed 's/^/    /'; }
 hmp() { virsh qemu-monitor-command "$DOM" --hmp "$1"; }
-in_use() { mktmectl --json status | sed -n 's/.*"keyids_in_use": \([0-9]*\).*/\1/p'; }
 secret_line() { grep -a -m1 'mktme-guest: secret at gpa' "$CONSOLE" 2>/dev/null; }
 # The 8-byte pagemap entry of VADDR in process PID (root sees the PFN)
 pagemap() {

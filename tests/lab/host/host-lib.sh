@@ -32,3 +32,5 @@ wait_for() {	# wait_for SECONDS COMMAND...
 	done
 }
 
+# KeyIDs in use on the host, as mktmectl reports them
+in_use() { mktmectl --json status | sed -n 's/.*"keyids_in_use": \([0-9]*\).*/\1/p'; }

@@ -71,25 +71,74 @@ ok "... and leaves no key and no state entry" \
 sed 's/^/# /' /tmp/start.out | head -3
 while read -r k; do mktmectl key revoke "$k"; done </tmp/fillers
 
-if /usr/local/bin/qemu-system-x86_64 -object help 2>/dev/null | grep -q memory-backend-mktme; then
-	skip "virsh start of the encrypted domain, guest secret, ciphertext, KeyID freed" \
-		"memory-backend-mktme exists, but this suite's encrypted part waits for the KVM binding (issue 10)"
-else
-	in_use() { mktmectl --json status | sed -n 's/.*"keyids_in_use": \([0-9]*\).*/\1/p'; }
-	before=$(in_use)
-	virsh start tiny >/tmp/start.out 2>&1
-	ok "encrypted start fails closed while QEMU has no memory-backend-mktme (issue 11)" \
-		sh -c "! virsh domstate tiny | grep -q running && grep -q 'memory-backend-mktme' /tmp/start.out"
-	ok "... the hook made a mktme key for it, and the wrapper handed it to QEMU" \
-		grep -q 'memory-backend-mktme,id=pc.ram,size=[0-9]*,key=[0-9]' /tmp/start.out
-	# Revoked keys stay in /proc/keys (flag R) until the kernel collects them
-	live_keys() { grep ' mktme *mktme-kvm:[0-9a-f]' /proc/keys | awk '$2 !~ /R/'; }
-	no_live_key() { [ -z "$(live_keys)" ] || { live_keys; cat /run/mktme-kvm/state.json; false; }; }
-	keyid_freed() { [ "$(in_use)" = "$before" ]; }
-	ok "... and release revoked it (no live mktme-kvm key left)" wait_for 30 no_live_key
-	ok "... and its KeyID is free again (mktmectl status)" wait_for 60 keyid_freed
-	sed 's/^/# /' /tmp/start.out | head -5
-fi
+# The encrypted domain under KVM (nested SVM), with an unencrypted one
+# running beside it: every virsh operation of its life
+# Revoked keys stay in /proc/keys (flag R) until the kernel collects them
+live_keys() { grep ' mktme *mktme-kvm:[0-9a-f]' /proc/keys | awk '$2 !~ /R/'; }
+no_live_key() { [ -z "$(live_keys)" ] || { live_keys; cat /run/mktme-kvm/state.json; false; }; }
+kvm_xml() {	# kvm_xml NAME: a KVM domain of the tiny guest
+	cat <<XML
+<domain type='kvm'>
+  <name>$1</name>
+  <memory unit='MiB'>128</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>$GUEST/vmlinuz</kernel>
+    <initrd>$GUEST/initramfs.cpio.gz</initrd>
+    <cmdline>console=ttyS0 panic=-1 quiet</cmdline>
+  </os>
+  <devices>
+    <emulator>/usr/local/bin/qemu-system-x86_64</emulator>
+    <serial type='file'><source path='/var/log/$1.console'/><target port='0'/></serial>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+XML
+}
+inits() { grep -a -c 'mktme-guest: init reached' "/var/log/$1.console" 2>/dev/null; }
+booted() { [ "$(inits "$1")" -ge "${2:-1}" ]; }
+qemu_pid() { cat "/run/libvirt/qemu/$1.pid"; }
+qemu_args() { tr '\0' ' ' <"/proc/$(qemu_pid "$1")/cmdline"; }
+keyid_of() { mktmectl --json domain show "$1" | sed -n 's/.*"keyid": \([0-9]*\).*/\1/p'; }
+shut_off() { virsh domstate "$1" | grep -q 'shut off'; }
+before=$(in_use)
+keyids_back() { [ "$(in_use)" = "$before" ]; }
+released() { wait_for 60 keyids_back && wait_for 30 no_live_key; }
+define_both() { kvm_xml plain >/tmp/plain.xml && kvm_xml enc >/tmp/enc.xml &&
+	virsh define /tmp/plain.xml && virsh define /tmp/enc.xml; }
+backends() { qemu_args enc | grep -q memory-backend-mktme && ! qemu_args plain | grep -q mktme; }
+holds_keyid() { [ "${keyid:-0}" -gt 0 ] && ! grep -qs '"plain"' /run/mktme-kvm/state.json; }
+edit_keeps() { EDITOR='sed -i s/panic=-1/panic=-1\ loglevel=4/' virsh edit enc &&
+	virsh dumpxml --inactive enc | grep -q 'mktme:encryption'; }
+reboot_same_keyid() { virsh reboot enc && wait_for 900 booted enc 2 && [ "$(keyid_of enc)" = "$keyid" ]; }
+shutdown_enc() { virsh shutdown enc && wait_for 300 shut_off enc; }
+released_plain_runs() { released && virsh domstate plain | grep -q running; }
+start_again() { : >/var/log/enc.console; virsh start enc && wait_for 900 booted enc; }
+kill_qemu() { kill -9 "$(qemu_pid enc)" && wait_for 60 shut_off enc; }
+ok "virsh define of an unencrypted KVM domain (plain) and of one to encrypt (enc)" define_both
+ok "mktmectl domain enable enc" mktmectl domain enable enc
+ok "virsh start plain" virsh start plain
+ok "virsh start enc" virsh start enc
+ok "enc's guest reaches init under KVM with encrypted RAM" wait_for 900 booted enc
+ok "plain's guest reaches init" wait_for 900 booted plain
+ok "enc's RAM is memory-backend-mktme, plain's memory-backend-ram" backends
+keyid=$(keyid_of enc)
+ok "enc holds a KeyID (${keyid:-none}); plain has no state in the hook" holds_keyid
+virsh qemu-monitor-command enc '{"execute": "query-mktme-memory"}' >/tmp/qmm.out 2>&1
+qmm_ok() { grep -q "\"keyid\": *${keyid:-x}\b" /tmp/qmm.out && grep -q '"kvm": *true' /tmp/qmm.out; }
+ok "QEMU reports it (query-mktme-memory through virsh): that KeyID, bound to KVM" qmm_ok
+sed 's/^/# /' /tmp/qmm.out | head -3
+ok "virsh dumpxml enc shows the attribute" sh -c "virsh dumpxml enc | grep -q 'mktme:encryption'"
+ok "virsh edit enc (a change elsewhere) keeps the attribute" edit_keeps
+ok "virsh reboot enc: the guest boots again, same KeyID" reboot_same_keyid
+ok "virsh shutdown enc: the guest powers off" shutdown_enc
+ok "... its key revoked and KeyID freed, plain still running" released_plain_runs
+ok "virsh start enc again" start_again
+ok "kill -9 of enc's QEMU: the domain is shut off" kill_qemu
+ok "... no key and no KeyID leaked" released
+ok "virsh destroy plain; undefine both" \
+	sh -c "virsh destroy plain && virsh undefine plain && virsh undefine enc"
 # Tenant keys and crash safety with real mktme keys and KeyIDs: the
 # installed hook run as libvirtd runs it (root, the domain XML on stdin)
 HOOK=/etc/libvirt/hooks/qemu.d/mktme-kvm
@@ -99,7 +148,6 @@ hookxml() {	# hookxml NAME UUID ATTRIBUTES
 runhook() {	# runhook NAME UUID ATTRIBUTES OP SUB
 	hookxml "$1" "$2" "$3" | "$HOOK" "$1" "$4" "$5" -
 }
-in_use() { mktmectl --json status | sed -n 's/.*"keyids_in_use": \([0-9]*\).*/\1/p'; }
 T1=11111111-0000-4000-8000-000000000001
 T2=11111111-0000-4000-8000-000000000002
 TENANT='type="cpu" algorithm="aes-xts-128" key="tenant-a"'
