@@ -104,8 +104,8 @@ suite_libvirt_host() { tests/libvirt/host.sh; }
 # the encrypted domain as far as the KVM binding and memory-backend-mktme
 # allow (tests/lab/host/host-smoke.sh)
 suite_libvirt_lab() {
-	LAB_DISK="$(cat build/host-image)/host.img" lab libvirt-lab 1800 \
-		"max,tme-mk=on,tme-mk-keyid-bits=2" 1 host-smoke.sh "$LAB_KERNEL" 2048M \
+	LAB_DISK="$(cat build/host-image)/host.img" lab libvirt-lab 2700 \
+		"max,tme-mk=on,tme-mk-keyid-bits=2" 1 host-smoke.sh,host-demo.sh "$LAB_KERNEL" 2048M \
 		"root=/dev/vda rw init=/usr/local/sbin/mktme-host-init"
 }
 
