@@ -7,7 +7,9 @@
 # kernel; and the libvirt hook's time per phase on this machine
 # (tests/libvirt/hookbench.sh, first: it needs no lab).  Writes the
 # figures to build/bench.md (copy them to docs/benchmarks.md).
-# BENCH_ONLY=emulator stops after the emulated platform's figures.
+# BENCH_ONLY=PART[,PART...] runs only those parts: hook, emulator, keys,
+# keyed, hotpath, kvmfault (the whole run takes hours; the emulator's
+# part, with Debian's kernel, a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/common.sh
@@ -31,14 +33,19 @@ boot() {	# boot CPU: seconds from QEMU start to the first guest program
 	echo "$t1 - $t0" | bc
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
+: >"$out"
 
+if want hook; then
 {
 	echo "The libvirt hook, run as libvirtd runs it (tests/libvirt/hookbench.sh):"
 	echo
 	tests/libvirt/hookbench.sh "${HOOK_BENCH_RUNS:-300}"
 	echo
-} | tee "$out"
+} | tee -a "$out"
+fi
 
+if want emulator; then
 stock=() tme=()
 for i in $(seq "$runs"); do
 	stock+=("$(boot max,vendor=GenuineIntel)")
@@ -74,9 +81,7 @@ print("| the same, KeyID 1 NPT entries | %.3f s (**ratio %.2f**) |"
 print("| first run (first touch of 66 MiB), KeyID 0 / KeyID 1 | %.3f s / %.3f s |"
       % (b["nested_keyid0_first_s"], b["nested_keyed_first_s"]))'
 } | tee -a "$out"
-# BENCH_ONLY=emulator: the emulated platform's figures only (Debian's
-# kernel, no lab kernel; a few minutes where the whole run takes hours)
-[ "${BENCH_ONLY:-}" != emulator ] || exit 0
+fi
 
 lab_kernel="$(cat build/linux-dir)/bzImage"
 keybench() {	# keybench CPU: the @@BENCH line of the keybench program
@@ -86,6 +91,7 @@ keybench() {	# keybench CPU: the @@BENCH line of the keybench program
 		--log build/test-logs/keybench.console >build/test-logs/keybench.tap
 	sed -n 's/^@@BENCH //p' build/test-logs/keybench.tap
 }
+if want keys; then
 {
 	echo
 	echo "| mktme key service (lab kernel, lockdep + KASAN) | 63 KeyIDs | 32767 KeyIDs |"
@@ -104,6 +110,7 @@ rows = [("add_key (allocate + PCONFIG), KeyIDs free", "add_us_empty", "us"),
 for name, k, unit in rows:
     print("| %s | %s %s | %s %s |" % (name, a[k], unit, b[k], unit))'
 } | tee -a "$out"
+fi
 
 # Keyed memory: encrypt_mprotect() + first touch of 256 MiB against
 # mprotect(), and with a no-encrypt KeyID to tell the keyed path from the
@@ -116,6 +123,7 @@ keyedbench() {
 		--log build/test-logs/keyedbench.console >build/test-logs/keyedbench.tap
 	sed -n 's/^@@BENCH //p' build/test-logs/keyedbench.tap
 }
+if want keyed; then
 {
 	echo
 	echo "| first touch of 256 MiB (lab kernel, lockdep + KASAN, median of ${KEYED_RUNS:=3}) | seconds | vs mprotect |"
@@ -134,6 +142,7 @@ print("| of the gap: keyed path (kernel + emulator alias region) | %.2f | |"
 print("| of the gap: the emulator'"'"'s AES-XTS | %.2f | |"
       % (m["aes_s"] - m["noencrypt_s"]))'
 } | tee -a "$out"
+fi
 
 # What keyed memory costs plain memory: fault, copy on write and free of
 # 1 GiB before and after the first use of a key (the hooks switched on)
@@ -145,6 +154,7 @@ hotpathbench() {
 		--log build/test-logs/hotpathbench.console >build/test-logs/hotpathbench.tap
 	sed -n 's/^@@BENCH //p' build/test-logs/hotpathbench.tap
 }
+if want hotpath; then
 {
 	echo
 	echo "| 1 GiB of plain memory (lab kernel, lockdep + KASAN, median of 3; millions of TSC ticks under -icount, i.e. instructions) | no key used yet | a key used | ratio |"
@@ -158,6 +168,7 @@ for name, k in (("page fault (first write)", "fault"),
     off, on = b[k + "_off"], b[k + "_on"]
     print("| %s | %.1f | %.1f | %.3f |" % (name, off, on, on / off))'
 } | tee -a "$out"
+fi
 
 # KVM's own cost of faulting in guest memory, keyed (no-encrypt key) and
 # not: kvm-amd on the emulated AMD model, the guest nested, under -icount
@@ -169,6 +180,7 @@ kvmfaultbench() {
 		--log build/test-logs/kvmfaultbench.console >build/test-logs/kvmfaultbench.tap
 	sed -n 's/^@@BENCH //p' build/test-logs/kvmfaultbench.tap
 }
+if want kvmfault; then
 {
 	echo
 	echo "| KVM faulting in 64 MiB of guest memory (16384 NPT violations; lab kernel, lockdep + KASAN, median of 3; millions of TSC ticks under -icount) | Mticks |"
@@ -180,3 +192,4 @@ print("| plain VM | %.1f |" % b["plain"])
 print("| VM bound to a no-encrypt key, memory keyed | %.1f |" % b["keyed"])
 print("| ratio keyed / plain | %.3f |" % (b["keyed"] / b["plain"]))'
 } | tee -a "$out"
+fi
