@@ -168,3 +168,28 @@ print("| plain VM | %.1f |" % b["plain"])
 print("| VM bound to a no-encrypt key, memory keyed | %.1f |" % b["keyed"])
 print("| ratio keyed / plain | %.3f |" % (b["keyed"] / b["plain"]))'
 } | tee -a "$out"
+
+# memory-backend-mktme against memory-backend-ram: the same small Linux
+# guest under the patched QEMU with KVM on the emulated host (nested SVM),
+# alternately, one run of the lab (tests/lab/guest/qemu_keyed.c bench)
+qemubench() {
+	tests/lab/lab.py --qemu "$qemu" --kernel "$lab_kernel" \
+		--initrd build/lab/initramfs-qemu.cpio.gz \
+		--cpu max,tme-mk=on --memory 1024M \
+		--append "lab.run=bench-boot.sh quiet qemu_bench=${QEMU_RUNS:=3}" \
+		--timeout 3600 --log build/test-logs/qemubench.console \
+		>build/test-logs/qemubench.tap
+	sed -n 's/^@@BENCH //p' build/test-logs/qemubench.tap
+}
+{
+	echo
+	echo "| the same guest (Debian's kernel, 256 MiB) under the patched QEMU with KVM on the emulated host (lab kernel, lockdep + KASAN, nested SVM), median of ${QEMU_RUNS} | memory-backend-ram | memory-backend-mktme | ratio |"
+	echo "|---|---|---|---|"
+	qemubench | /usr/bin/python3 -c '
+import json, sys
+b = json.loads(sys.stdin.read())
+for name, k in (("QEMU start, to its monitor (s)", "start"),
+                ("boot to the guest'"'"'s init (s)", "init")):
+    r, m = b[k + "_ram"], b[k + "_mktme"]
+    print("| %s | %.2f | %.2f | %.2f |" % (name, r, m, m / r))'
+} | tee -a "$out"
