@@ -13,9 +13,15 @@
  *
  * The pattern of a page at guest physical address gpa: the 64-bit word at
  * offset o is PATTERN(seed, gpa + o) (qemu_keyed.c computes the same).
+ *
+ * Answers go through the kernel's log at KERN_CRIT (printk.time=0 on the
+ * guest's command line), which the console prints synchronously: what
+ * the tty writes waits for the UART's transmit interrupt, which under
+ * nested virtualization can keep a line's end until the next input.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +40,24 @@ static struct page {
 	uint64_t *va, gpa, seed;
 } pages[MAX_PAGES];
 static int npages;
+
+static void say(const char *fmt, ...)
+{
+	static int kmsg = -2;
+	char buf[256];
+	va_list ap;
+	int n;
+
+	if (kmsg == -2)
+		kmsg = open("/dev/kmsg", O_WRONLY);
+	n = snprintf(buf, sizeof(buf), "<2>mktme-guest: ");
+	va_start(ap, fmt);
+	n += vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
+	va_end(ap);
+	buf[n++] = '\n';
+	if (kmsg < 0 || write(kmsg, buf, n) != n)
+		printf("%.*s", n - 3, buf + 3);
+}
 
 static uint64_t gpa_of(const void *va)
 {
@@ -70,16 +94,16 @@ static void touch(uint64_t lo, uint64_t hi, uint64_t seed, int node)
 			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		if (c == MAP_FAILED) {
-			printf("mktme-guest: out of memory\n");
+			say("out of memory");
 			return;
 		}
 		if (node >= 0 && syscall(SYS_mbind, c, CHUNK, MPOL_BIND, &mask,
 					 sizeof(mask) * 8, 0)) {
-			printf("mktme-guest: mbind failed\n");
+			say("mbind failed");
 			return;
 		}
 		if (mlock(c, CHUNK)) {
-			printf("mktme-guest: mlock failed\n");
+			say("mlock failed");
 			return;
 		}
 		for (char *v = c; v < c + CHUNK; v += PAGE) {
@@ -89,7 +113,7 @@ static void touch(uint64_t lo, uint64_t hi, uint64_t seed, int node)
 			if (!gpa || gpa < lo || gpa >= hi)
 				continue;
 			if (npages == MAX_PAGES - 1) {
-				printf("mktme-guest: too many pages\n");
+				say("too many pages");
 				return;
 			}
 			p->va = (uint64_t *)v;
@@ -97,8 +121,7 @@ static void touch(uint64_t lo, uint64_t hi, uint64_t seed, int node)
 			p->seed = seed;
 			fill(p);
 			npages++;
-			printf("mktme-guest: page %#llx\n",
-			       (unsigned long long)gpa);
+			say("page %#llx", (unsigned long long)gpa);
 			return;
 		}
 	}
@@ -109,7 +132,7 @@ int main(void)
 	char line[256];
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("mktme-guest: ready\n");
+	say("ready");
 	while (fgets(line, sizeof(line), stdin)) {
 		unsigned long long lo, hi, seed;
 		int node, bad = 0;
@@ -120,8 +143,8 @@ int main(void)
 		} else if (!strncmp(line, "check", 5)) {
 			for (int i = 0; i < npages; i++)
 				bad += !intact(&pages[i]);
-			printf("mktme-guest: check %s %d\n", bad ? "bad" : "ok",
-			       bad ? bad : npages);
+			say("check %s %d", bad ? "bad" : "ok",
+			    bad ? bad : npages);
 		}
 	}
 	return 0;

@@ -360,16 +360,47 @@ static void con_send(struct vm *v, const char *fmt, ...)
 		tap_diag("%s: console write failed", v->name);
 }
 
+/* What went wrong with a guest: QEMU's state, log and the console's tail */
+static void vm_diag(struct vm *v)
+{
+	char path[64], buf[2048];
+	int status;
+	size_t n;
+	FILE *f;
+
+	if (v->pid > 0 && waitpid(v->pid, &status, WNOHANG) == v->pid) {
+		tap_diag("%s: QEMU exited (status %#x)", v->name, status);
+		v->pid = 0;
+	}
+	snprintf(path, sizeof(path), "/tmp/%s.log", v->name);
+	f = fopen(path, "r");
+	n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
+		tap_diag("%s: QEMU: %s", v->name, l);
+	n = v->conlen < 1024 ? v->conlen : 1024;
+	memcpy(buf, v->conbuf + v->conlen - n, n);
+	buf[n] = 0;
+	for (char *l = strtok(buf, "\r\n"); l; l = strtok(NULL, "\r\n"))
+		tap_diag("%s: console: %s", v->name, l);
+}
+
 /* A page the guest filled with the pattern of @seed, in [lo, hi) */
 static uint64_t guest_touch(struct vm *v, uint64_t lo, uint64_t hi,
 			    unsigned int seed, int node)
 {
-	char out[64];
+	char out[64] = "";
 
 	con_send(v, "touch %" PRIx64 " %" PRIx64 " %x %d\n", lo, hi, seed, node);
-	if (!con_wait(v, "mktme-guest: page ", out, sizeof(out), 300))
+	if (!con_wait(v, "mktme-guest: ", out, sizeof(out), 600) ||
+	    strncmp(out, "page ", 5)) {
+		tap_diag("%s: touch: %s", v->name, out);
+		vm_diag(v);
 		return 0;
-	return strtoull(out, NULL, 0);
+	}
+	return strtoull(out + 5, NULL, 0);
 }
 
 /* QEMU's host physical address of a guest physical address */
@@ -458,8 +489,9 @@ static bool boot(struct vm *v, const char *name, char **args)
 	bool ok = vm_start(v, name, args) &&
 		  con_wait(v, "mktme-guest: ready", NULL, 0, BOOT_TIMEOUT);
 
-	tap_ok(ok, "%s: QEMU starts with -accel kvm and the guest's Linux "
-	       "reaches init (%.0f s)", name, now() - t0);
+	if (!tap_ok(ok, "%s: QEMU starts with -accel kvm and the guest's Linux "
+		    "reaches init (%.0f s)", name, now() - t0))
+		vm_diag(v);
 	return ok;
 }
 
@@ -710,7 +742,7 @@ static int bench(int runs)
 					       "memory-backend-ram,id=ram0,size=256M",
 				"-kernel", "/lab/vmlinuz-guest",
 				"-initrd", "/lab/guest.cpio.gz",
-				"-append", "console=ttyS0 quiet", NULL });
+				"-append", "console=ttyS0 quiet printk.time=0", NULL });
 
 			start[m][i] = now() - t0;
 			ok = ok && con_wait(&v, "mktme-guest: ready", NULL, 0,
@@ -764,7 +796,7 @@ int main(int argc, char **argv)
 		"-numa", "node,nodeid=0,memdev=ram0",
 		"-numa", "node,nodeid=1,memdev=ram1",
 		"-kernel", "/lab/vmlinuz-guest", "-initrd", "/lab/guest.cpio.gz",
-		"-append", "console=ttyS0 quiet memhp_default_state=online",
+		"-append", "console=ttyS0 quiet printk.time=0 memhp_default_state=online",
 		NULL }))
 		return tap_end();
 	/* Guest B beside it, with the key QEMU makes */
@@ -774,7 +806,7 @@ int main(int argc, char **argv)
 		"-object", "memory-backend-mktme,id=ram0,size=128M,"
 			   "key-type=user,algorithm=aes-xts-128,key-secret=kb",
 		"-kernel", "/lab/vmlinuz-guest", "-initrd", "/lab/guest.cpio.gz",
-		"-append", "console=ttyS0 quiet", NULL });
+		"-append", "console=ttyS0 quiet printk.time=0", NULL });
 
 	gpa0 = guest_touch(&va, 0, 128 << 20, 0xa0, 0);
 	check_page(&va, &a, gpa0, 0xa0, "NUMA node 0");
@@ -878,7 +910,7 @@ int main(int argc, char **argv)
 		"-numa", "node,nodeid=0,memdev=ram0",
 		"-numa", "node,nodeid=1,memdev=ram1",
 		"-kernel", "/lab/vmlinuz-guest", "-initrd", "/lab/guest.cpio.gz",
-		"-append", "console=ttyS0 quiet memhp_default_state=online",
+		"-append", "console=ttyS0 quiet printk.time=0 memhp_default_state=online",
 		"-incoming", "unix:/tmp/migrate.sock", NULL });
 	json_object_put(qmp_ret(&va, "{\"execute\":\"migrate\",\"arguments\":"
 				"{\"uri\":\"unix:/tmp/migrate.sock\"}}"));
