@@ -97,7 +97,7 @@ suite_kernel_cli() {
 # SVM (tests/lab/guest/qemu_keyed.c, QEMU staged by tests/lab/qemu/)
 suite_qemu_keyed() {
 	LAB_INITRD=build/lab/initramfs-qemu.cpio.gz lab qemu-keyed 2400 \
-		"max,tme-mk=on" 1 qemu_keyed "$LAB_KERNEL" 2048M
+		"max,tme-mk=on" 2 qemu_keyed "$LAB_KERNEL" 2048M
 }
 suite_checkpatch() { tests/checkpatch.sh; }
 # The libvirt hook, QEMU wrapper and mktmectl domain against this machine's

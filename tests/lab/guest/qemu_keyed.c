@@ -380,6 +380,19 @@ static void vm_diag(struct vm *v)
 	buf[n] = 0;
 	for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
 		tap_diag("%s: QEMU: %s", v->name, l);
+	if (v->qmp) {
+		char *regs = hmp(v, "info registers");
+		json_object *st = qmp_ret(v, "{\"execute\":\"query-status\"}");
+
+		tap_diag("%s: status %s", v->name,
+			 st ? json_object_to_json_string(st) : "?");
+		json_object_put(st);
+		for (char *l = regs ? strtok(regs, "\r\n") : NULL; l;
+		     l = strtok(NULL, "\r\n"))
+			if (!strncmp(l, "RAX", 3) || !strncmp(l, "RIP", 3))
+				tap_diag("%s: %s", v->name, l);
+		free(regs);
+	}
 	n = v->conlen < 1024 ? v->conlen : 1024;
 	memcpy(buf, v->conbuf + v->conlen - n, n);
 	buf[n] = 0;
@@ -394,7 +407,7 @@ static uint64_t guest_touch(struct vm *v, uint64_t lo, uint64_t hi,
 	char out[64] = "";
 
 	con_send(v, "touch %" PRIx64 " %" PRIx64 " %x %d\n", lo, hi, seed, node);
-	if (!con_wait(v, "mktme-guest: ", out, sizeof(out), 600) ||
+	if (!con_wait(v, "mktme-guest: ", out, sizeof(out), 120) ||
 	    strncmp(out, "page ", 5)) {
 		tap_diag("%s: touch: %s", v->name, out);
 		vm_diag(v);
@@ -774,6 +787,36 @@ int main(int argc, char **argv)
 
 	tap_begin();
 	keyctl_join_session_keyring(NULL);
+	if (argc > 1 && !strcmp(argv[1], "debug")) {
+		struct vm d, e;
+
+		add_user_key(&a, 0x11, "qemu-a");
+		boot(&d, "Dnuma", (char *[]){
+			"-m", "160M,slots=2,maxmem=1G", "-smp", "1",
+			"-object", opt("memory-backend-mktme,id=ram0,size=128M,key=%d",
+				       a.serial),
+			"-object", opt("memory-backend-mktme,id=ram1,size=32M,key=%d",
+				       a.serial),
+			"-numa", "node,nodeid=0,memdev=ram0",
+			"-numa", "node,nodeid=1,memdev=ram1",
+			"-kernel", "/lab/vmlinuz-guest", "-initrd", "/lab/guest.cpio.gz",
+			"-append", "console=ttyS0 quiet printk.time=0 memhp_default_state=online",
+			NULL });
+		tap_ok(guest_touch(&d, 0, 128 << 20, 0xa0, 0), "numa: touch node 0");
+		tap_ok(guest_touch(&d, 128 << 20, 160 << 20, 0xa1, 1), "numa: touch node 1");
+		boot(&e, "Dram", (char *[]){
+			"-m", "128M", "-machine", "pc,memory-backend=ram0",
+			"-object", "memory-backend-ram,id=ram0,size=128M",
+			"-kernel", "/lab/vmlinuz-guest", "-initrd",
+			"/lab/guest.cpio.gz", "-append",
+			"console=ttyS0 quiet printk.time=0", NULL });
+		tap_ok(guest_touch(&d, 0, 128 << 20, 0xa2, 0), "numa: touch node 0 after another boot");
+		tap_ok(guest_touch(&e, 0, 128 << 20, 0xa2, -1), "ram: touch");
+		vm_diag(&d);
+		vm_kill(&d, SIGKILL);
+		vm_kill(&e, SIGKILL);
+		return tap_end();
+	}
 	if (argc > 1 && !strcmp(argv[1], "bench"))
 		return bench(argc > 2 ? atoi(argv[2]) : 3);
 	if (!tap_ok(access("/dev/kvm", R_OK | W_OK) == 0 &&
@@ -799,15 +842,6 @@ int main(int argc, char **argv)
 		"-append", "console=ttyS0 quiet printk.time=0 memhp_default_state=online",
 		NULL }))
 		return tap_end();
-	/* Guest B beside it, with the key QEMU makes */
-	boot(&vb, "B", (char *[]){
-		"-m", "128M", "-machine", "pc,memory-backend=ram0",
-		"-object", "secret,id=kb,file=/tmp/key-b.bin,format=raw",
-		"-object", "memory-backend-mktme,id=ram0,size=128M,"
-			   "key-type=user,algorithm=aes-xts-128,key-secret=kb",
-		"-kernel", "/lab/vmlinuz-guest", "-initrd", "/lab/guest.cpio.gz",
-		"-append", "console=ttyS0 quiet printk.time=0", NULL });
-
 	gpa0 = guest_touch(&va, 0, 128 << 20, 0xa0, 0);
 	check_page(&va, &a, gpa0, 0xa0, "NUMA node 0");
 	gpa1 = guest_touch(&va, 128 << 20, 160 << 20, 0xa1, 1);
@@ -820,32 +854,6 @@ int main(int argc, char **argv)
 	free(out);
 	tap_ok(holder_has_vm(&a, va.pid), "A: mktmectl holders: QEMU holds "
 	       "key A's KeyID with one VM");
-
-	/* B: same pattern seed, another key, another ciphertext */
-	if (vb.pid) {
-		uint64_t g = guest_touch(&vb, 0, 128 << 20, 0xa0, -1);
-		json_object *o;
-
-		check_page(&vb, &b, g, 0xa0, "QEMU's own key");
-		r = qmp_ret(&vb, "{\"execute\":\"query-mktme-memory\"}");
-		b.serial = r && json_object_object_get_ex(r, "key", &o) ?
-			   json_object_get_int(o) : 0;
-		tap_ok(b.serial > 0 && b.serial != a.serial && keyid_of(b.serial, NULL) > 0 &&
-		       keyid_of(b.serial, NULL) != keyid_of(a.serial, NULL),
-		       "B: its key (%d, KeyID %d) and A's (%d, KeyID %d): two "
-		       "guests, two keys, two KeyIDs", b.serial,
-		       keyid_of(b.serial, NULL), a.serial,
-		       keyid_of(a.serial, NULL));
-		json_object_put(r);
-		before = keyids_in_use();
-		vm_kill(&vb, SIGKILL);
-		for (int i = 0; i < 50 && keyids_in_use() >= before; i++)
-			usleep(100000);
-		after = keyids_in_use();
-		tap_ok(after == before - 1 && keyid_of(b.serial, NULL) < 0,
-		       "B: kill -9 of QEMU releases its KeyID (in use %d -> "
-		       "%d) and its key", before, after);
-	}
 
 	/* Hotplug: a DIMM on node 1 keyed with A; refused other ways */
 	qmp_error(&va, err, sizeof(err), opt("{\"execute\":\"object-add\","
@@ -895,6 +903,47 @@ int main(int argc, char **argv)
 	} else {
 		tap_ok(false, "A: the DIMM's address");
 	}
+
+	/* Guest B beside it, with the key QEMU makes */
+	boot(&vb, "B", (char *[]){
+		"-m", "128M", "-machine", "pc,memory-backend=ram0",
+		"-object", "secret,id=kb,file=/tmp/key-b.bin,format=raw",
+		"-object", "memory-backend-mktme,id=ram0,size=128M,"
+			   "key-type=user,algorithm=aes-xts-128,key-secret=kb",
+		"-kernel", "/lab/vmlinuz-guest", "-initrd", "/lab/guest.cpio.gz",
+		"-append", "console=ttyS0 quiet printk.time=0", NULL });
+
+	/* B: same pattern seed, another key, another ciphertext */
+	if (vb.pid) {
+		uint64_t g = guest_touch(&vb, 0, 128 << 20, 0xa0, -1);
+		json_object *o;
+
+		check_page(&vb, &b, g, 0xa0, "QEMU's own key");
+		r = qmp_ret(&vb, "{\"execute\":\"query-mktme-memory\"}");
+		b.serial = r && json_object_object_get_ex(r, "key", &o) ?
+			   json_object_get_int(o) : 0;
+		tap_ok(b.serial > 0 && b.serial != a.serial && keyid_of(b.serial, NULL) > 0 &&
+		       keyid_of(b.serial, NULL) != keyid_of(a.serial, NULL),
+		       "B: its key (%d, KeyID %d) and A's (%d, KeyID %d): two "
+		       "guests, two keys, two KeyIDs", b.serial,
+		       keyid_of(b.serial, NULL), a.serial,
+		       keyid_of(a.serial, NULL));
+		json_object_put(r);
+		before = keyids_in_use();
+		vm_kill(&vb, SIGKILL);
+		for (int i = 0; i < 50 && keyids_in_use() >= before; i++)
+			usleep(100000);
+		after = keyids_in_use();
+		tap_ok(after == before - 1 && keyid_of(b.serial, NULL) < 0,
+		       "B: kill -9 of QEMU releases its KeyID (in use %d -> "
+		       "%d) and its key", before, after);
+	}
+
+	/* A still runs, its pages intact, with B beside it and gone */
+	con_send(&va, "check\n");
+	if (!tap_ok(con_wait(&va, "mktme-guest: check ok ", NULL, 0, 120),
+		    "A: its pages are intact with guest B started and killed"))
+		vm_diag(&va);
 
 	/* Migration of A to a QEMU keyed with C */
 	t0 = now();
