@@ -380,6 +380,22 @@ static void vm_diag(struct vm *v)
 	buf[n] = 0;
 	for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
 		tap_diag("%s: QEMU: %s", v->name, l);
+	/* Where QEMU's vCPU threads are in the host kernel */
+	if (v->pid > 0) {
+		char cmd[160];
+		FILE *p;
+
+		snprintf(cmd, sizeof(cmd), "cd /proc/%d/task && for t in *; do "
+			 "echo \"$t $(cat $t/comm): $(cat $t/wchan)\"; "
+			 "grep -q CPU $t/comm && head -12 $t/stack; done", v->pid);
+		p = popen(cmd, "r");
+		while (p && fgets(buf, sizeof(buf), p)) {
+			buf[strcspn(buf, "\n")] = 0;
+			tap_diag("%s: task %s", v->name, buf);
+		}
+		if (p)
+			pclose(p);
+	}
 	if (v->qmp) {
 		char *regs = hmp(v, "info registers");
 		json_object *st = qmp_ret(v, "{\"execute\":\"query-status\"}");
@@ -787,36 +803,6 @@ int main(int argc, char **argv)
 
 	tap_begin();
 	keyctl_join_session_keyring(NULL);
-	if (argc > 1 && !strcmp(argv[1], "debug")) {
-		struct vm d, e;
-
-		add_user_key(&a, 0x11, "qemu-a");
-		boot(&d, "Dnuma", (char *[]){
-			"-m", "160M,slots=2,maxmem=1G", "-smp", "1",
-			"-object", opt("memory-backend-mktme,id=ram0,size=128M,key=%d",
-				       a.serial),
-			"-object", opt("memory-backend-mktme,id=ram1,size=32M,key=%d",
-				       a.serial),
-			"-numa", "node,nodeid=0,memdev=ram0",
-			"-numa", "node,nodeid=1,memdev=ram1",
-			"-kernel", "/lab/vmlinuz-guest", "-initrd", "/lab/guest.cpio.gz",
-			"-append", "console=ttyS0 quiet printk.time=0 memhp_default_state=online",
-			NULL });
-		tap_ok(guest_touch(&d, 0, 128 << 20, 0xa0, 0), "numa: touch node 0");
-		tap_ok(guest_touch(&d, 128 << 20, 160 << 20, 0xa1, 1), "numa: touch node 1");
-		boot(&e, "Dram", (char *[]){
-			"-m", "128M", "-machine", "pc,memory-backend=ram0",
-			"-object", "memory-backend-ram,id=ram0,size=128M",
-			"-kernel", "/lab/vmlinuz-guest", "-initrd",
-			"/lab/guest.cpio.gz", "-append",
-			"console=ttyS0 quiet printk.time=0", NULL });
-		tap_ok(guest_touch(&d, 0, 128 << 20, 0xa2, 0), "numa: touch node 0 after another boot");
-		tap_ok(guest_touch(&e, 0, 128 << 20, 0xa2, -1), "ram: touch");
-		vm_diag(&d);
-		vm_kill(&d, SIGKILL);
-		vm_kill(&e, SIGKILL);
-		return tap_end();
-	}
 	if (argc > 1 && !strcmp(argv[1], "bench"))
 		return bench(argc > 2 ? atoi(argv[2]) : 3);
 	if (!tap_ok(access("/dev/kvm", R_OK | W_OK) == 0 &&
@@ -848,9 +834,10 @@ int main(int argc, char **argv)
 	check_page(&va, &a, gpa1, 0xa1, "NUMA node 1");
 	check_query(&va, &a, "\"ram0\",\"ram1\"");
 	out = hmp(&va, "info mktme-memory");
-	tap_ok(out && strstr(out, "KVM: bound to the key") &&
-	       strstr(out, "backends: ram0 ram1"),
-	       "A: info mktme-memory: %s", out ? strtok(out, "\n") : "");
+	if (!tap_ok(out && strstr(out, "KVM: bound to the key") &&
+		    strstr(out, "backends: ram0 ram1"),
+		    "A: info mktme-memory: the key, KVM bound, the backends"))
+		tap_diag("%s", out ? out : "(none)");
 	free(out);
 	tap_ok(holder_has_vm(&a, va.pid), "A: mktmectl holders: QEMU holds "
 	       "key A's KeyID with one VM");
@@ -904,47 +891,6 @@ int main(int argc, char **argv)
 		tap_ok(false, "A: the DIMM's address");
 	}
 
-	/* Guest B beside it, with the key QEMU makes */
-	boot(&vb, "B", (char *[]){
-		"-m", "128M", "-machine", "pc,memory-backend=ram0",
-		"-object", "secret,id=kb,file=/tmp/key-b.bin,format=raw",
-		"-object", "memory-backend-mktme,id=ram0,size=128M,"
-			   "key-type=user,algorithm=aes-xts-128,key-secret=kb",
-		"-kernel", "/lab/vmlinuz-guest", "-initrd", "/lab/guest.cpio.gz",
-		"-append", "console=ttyS0 quiet printk.time=0", NULL });
-
-	/* B: same pattern seed, another key, another ciphertext */
-	if (vb.pid) {
-		uint64_t g = guest_touch(&vb, 0, 128 << 20, 0xa0, -1);
-		json_object *o;
-
-		check_page(&vb, &b, g, 0xa0, "QEMU's own key");
-		r = qmp_ret(&vb, "{\"execute\":\"query-mktme-memory\"}");
-		b.serial = r && json_object_object_get_ex(r, "key", &o) ?
-			   json_object_get_int(o) : 0;
-		tap_ok(b.serial > 0 && b.serial != a.serial && keyid_of(b.serial, NULL) > 0 &&
-		       keyid_of(b.serial, NULL) != keyid_of(a.serial, NULL),
-		       "B: its key (%d, KeyID %d) and A's (%d, KeyID %d): two "
-		       "guests, two keys, two KeyIDs", b.serial,
-		       keyid_of(b.serial, NULL), a.serial,
-		       keyid_of(a.serial, NULL));
-		json_object_put(r);
-		before = keyids_in_use();
-		vm_kill(&vb, SIGKILL);
-		for (int i = 0; i < 50 && keyids_in_use() >= before; i++)
-			usleep(100000);
-		after = keyids_in_use();
-		tap_ok(after == before - 1 && keyid_of(b.serial, NULL) < 0,
-		       "B: kill -9 of QEMU releases its KeyID (in use %d -> "
-		       "%d) and its key", before, after);
-	}
-
-	/* A still runs, its pages intact, with B beside it and gone */
-	con_send(&va, "check\n");
-	if (!tap_ok(con_wait(&va, "mktme-guest: check ok ", NULL, 0, 120),
-		    "A: its pages are intact with guest B started and killed"))
-		vm_diag(&va);
-
 	/* Migration of A to a QEMU keyed with C */
 	t0 = now();
 	vm_start(&vc, "C", (char *[]){
@@ -987,6 +933,48 @@ int main(int argc, char **argv)
 		check_page(&vc, &c, gpa1, 0xa1, "migrated, node 1");
 		check_query(&vc, &c, "\"ram0\",\"ram1\",\"dimm0\"");
 	}
+	/* Guest B beside the migrated guest, with the key QEMU makes */
+	boot(&vb, "B", (char *[]){
+		"-m", "128M", "-machine", "pc,memory-backend=ram0",
+		"-object", "secret,id=kb,file=/tmp/key-b.bin,format=raw",
+		"-object", "memory-backend-mktme,id=ram0,size=128M,"
+			   "key-type=user,algorithm=aes-xts-128,key-secret=kb",
+		"-kernel", "/lab/vmlinuz-guest", "-initrd", "/lab/guest.cpio.gz",
+		"-append", "console=ttyS0 quiet printk.time=0", NULL });
+
+	/* B: same pattern seed, another key, another ciphertext */
+	if (vb.pid) {
+		uint64_t g = guest_touch(&vb, 0, 128 << 20, 0xa0, -1);
+		json_object *o;
+
+		check_page(&vb, &b, g, 0xa0, "QEMU's own key");
+		r = qmp_ret(&vb, "{\"execute\":\"query-mktme-memory\"}");
+		b.serial = r && json_object_object_get_ex(r, "key", &o) ?
+			   json_object_get_int(o) : 0;
+		tap_ok(b.serial > 0 && b.serial != a.serial && keyid_of(b.serial, NULL) > 0 &&
+		       keyid_of(b.serial, NULL) != keyid_of(a.serial, NULL),
+		       "B: its key (%d, KeyID %d) and A's (%d, KeyID %d): two "
+		       "guests, two keys, two KeyIDs", b.serial,
+		       keyid_of(b.serial, NULL), a.serial,
+		       keyid_of(a.serial, NULL));
+		json_object_put(r);
+		before = keyids_in_use();
+		vm_kill(&vb, SIGKILL);
+		for (int i = 0; i < 50 && keyids_in_use() >= before; i++)
+			usleep(100000);
+		after = keyids_in_use();
+		tap_ok(after == before - 1 && keyid_of(b.serial, NULL) < 0,
+		       "B: kill -9 of QEMU releases its KeyID (in use %d -> "
+		       "%d) and its key", before, after);
+	}
+
+	/* C (A migrated) runs on, its pages intact, with B beside it */
+	con_send(&vc, "check\n");
+	if (!tap_ok(con_wait(&vc, "mktme-guest: check ok ", NULL, 0, 120),
+		    "C: the guest keyed with C answers, its pages intact, "
+		    "after guest B (another key) ran beside it"))
+		vm_diag(&vc);
+
 	vm_kill(&vc, SIGTERM);
 	keyid_of(a.serial, &users);
 	tap_ok(users == 1, "key A: only the key itself holds its KeyID once "
