@@ -105,7 +105,24 @@ $(LAB)/initramfs.cpio.gz: tests/lab/mkinitramfs.sh $(LAB)/mktme_lab.ko \
 		tests/lab/guest/demo-keys.sh
 	tests/lab/mkinitramfs.sh $@ $(filter-out tests/lab/mkinitramfs.sh,$^)
 
-lab: $(LAB)/initramfs.cpio.gz
+# memory-backend-mktme's lab test (suite qemu_keyed): the emulated host
+# runs the patched QEMU with KVM from its own initramfs, with a small
+# Linux guest (Debian's kernel, busybox and mktme_guest)
+$(LAB)/guest.cpio.gz: tests/lab/qemu/mkguest.sh tests/lab/qemu/guest-init \
+		$(LAB)/mktme_guest
+	tests/lab/qemu/mkguest.sh $@ $(LAB)/mktme_guest
+$(LAB)/qemu-stage/.staged: tests/lab/qemu/stage-qemu.sh $(BUILD)/qemu-prefix
+	rm -rf $(LAB)/qemu-stage
+	tests/lab/qemu/stage-qemu.sh $(LAB)/qemu-stage $$(cat $(BUILD)/qemu-prefix)
+	touch $@
+$(LAB)/initramfs-qemu.cpio.gz: tests/lab/mkinitramfs.sh $(LAB)/qemu_keyed \
+		$(LAB)/mktmectl $(LAB)/guest.cpio.gz $(LAB)/qemu-stage/.staged \
+		tests/lab/qemu/bench-boot.sh
+	tests/lab/mkinitramfs.sh $@ $(LAB)/qemu_keyed $(LAB)/mktmectl \
+		$(LAB)/guest.cpio.gz tests/lab/qemu/bench-boot.sh \
+		$$(ls -d $(LAB)/qemu-stage/*)
+
+lab: $(LAB)/initramfs.cpio.gz $(LAB)/initramfs-qemu.cpio.gz
 
 # Tests
 $(BUILD)/unit/test_lab: tests/unit/test_lab.c $(LAB_GUEST_SRC) | deps

@@ -20,7 +20,7 @@ mkdir -p "$LOGS"
 export QEMU KERNEL INITRD
 
 lab() {			# lab NAME TIMEOUT CPU SOCKETS PROG [KERNEL [MEMORY [APPEND]]]
-	local console="$LOGS/$1.console" root=(--initrd "$INITRD")
+	local console="$LOGS/$1.console" root=(--initrd "${LAB_INITRD:-$INITRD}")
 	# LAB_DISK=IMAGE: boot the Debian host from IMAGE instead of the initramfs
 	[ -n "${LAB_DISK:-}" ] && root=(--disk "$LAB_DISK")
 	tests/lab/lab.py --qemu "$QEMU" --kernel "${6:-$KERNEL}" "${root[@]}" \
@@ -95,6 +95,13 @@ suite_kernel_kvm() {
 suite_kernel_cli() {
 	lab kernel-cli 600 "max,vendor=GenuineIntel,tme-mk=on" 1 cli.sh "$LAB_KERNEL"
 }
+# QEMU's memory-backend-mktme with KVM on the emulated host (the lab kernel
+# on the AMD model with SVM and TME-MK): small Linux guests under nested
+# SVM (tests/lab/guest/qemu_keyed.c, QEMU staged by tests/lab/qemu/)
+suite_qemu_keyed() {
+	LAB_INITRD=build/lab/initramfs-qemu.cpio.gz lab qemu-keyed 2400 \
+		"max,tme-mk=on" 2 qemu_keyed "$LAB_KERNEL" 2048M
+}
 suite_checkpatch() { tests/checkpatch.sh; }
 # The libvirt hook, QEMU wrapper and mktmectl domain against this machine's
 # libvirtd (started here if it is not running; no TME-MK: fails closed)
@@ -112,7 +119,7 @@ suite_libvirt_lab() {
 PY_TEST=/usr/bin/python3
 ALL="unit qemu_options qemu_qtest conformance_intel conformance_amd conformance_absent
 conformance_nested kernel_keys_intel kernel_keys_amd kernel_keyed kernel_kvm kernel_cli
-checkpatch libvirt_host libvirt_lab"
+qemu_keyed checkpatch libvirt_host libvirt_lab"
 suites=${*:-$ALL}
 
 passed=0 failed=0 skipped=0

@@ -8,7 +8,7 @@
 # (tests/libvirt/hookbench.sh, first: it needs no lab).  Writes the
 # figures to build/bench.md (copy them to docs/benchmarks.md).
 # BENCH_ONLY=PART[,PART...] runs only those parts: hook, emulator, keys,
-# keyed, hotpath, kvmfault (the whole run takes hours; the emulator's
+# keyed, hotpath, kvmfault, qemu (the whole run takes hours; the emulator's
 # part, with Debian's kernel, a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -191,5 +191,32 @@ b = json.loads(sys.stdin.read())
 print("| plain VM | %.1f |" % b["plain"])
 print("| VM bound to a no-encrypt key, memory keyed | %.1f |" % b["keyed"])
 print("| ratio keyed / plain | %.3f |" % (b["keyed"] / b["plain"]))'
+} | tee -a "$out"
+fi
+
+# memory-backend-mktme against memory-backend-ram: the same small Linux
+# guest under the patched QEMU with KVM on the emulated host (nested SVM),
+# alternately, one run of the lab (tests/lab/guest/qemu_keyed.c bench)
+qemubench() {
+	tests/lab/lab.py --qemu "$qemu" --kernel "$lab_kernel" \
+		--initrd build/lab/initramfs-qemu.cpio.gz \
+		--cpu max,tme-mk=on --memory 1024M \
+		--append "lab.run=bench-boot.sh quiet qemu_bench=${QEMU_RUNS:=3}" \
+		--timeout 3600 --log build/test-logs/qemubench.console \
+		>build/test-logs/qemubench.tap
+	sed -n 's/^@@BENCH //p' build/test-logs/qemubench.tap
+}
+if want qemu; then
+{
+	echo
+	echo "| the same guest (Debian's kernel, 256 MiB) under the patched QEMU with KVM on the emulated host (lab kernel, lockdep + KASAN, nested SVM), median of ${QEMU_RUNS} | memory-backend-ram | memory-backend-mktme | ratio |"
+	echo "|---|---|---|---|"
+	qemubench | /usr/bin/python3 -c '
+import json, sys
+b = json.loads(sys.stdin.read())
+for name, k in (("QEMU start, to its monitor (s)", "start"),
+                ("boot to the guest'"'"'s init (s)", "init")):
+    r, m = b[k + "_ram"], b[k + "_mktme"]
+    print("| %s | %.2f | %.2f | %.2f |" % (name, r, m, m / r))'
 } | tee -a "$out"
 fi
