@@ -17,7 +17,7 @@ CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 .PHONY: all deps qemu qemu-tree qemu-patches qemu-check linux linux-tree \
-	linux-patches lab test demo bench checkpatch clean host-image install-libvirt
+	linux-patches lab test test-qemu demo bench checkpatch clean host-image install-libvirt
 
 all: qemu linux lab
 
@@ -239,6 +239,10 @@ test: qemu linux lab $(BUILD)/unit/test_lab $(BUILD)/unit/test_mktmectl \
 
 demo: qemu linux lab
 	tests/lab/demo.sh
+
+# The memory-backend-mktme suite alone (it is part of make test too)
+test-qemu: qemu linux lab
+	tests/run.sh qemu_keyed
 
 bench: qemu lab
 	tests/lab/bench.sh
