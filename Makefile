@@ -17,7 +17,8 @@ CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 .PHONY: all deps qemu qemu-tree qemu-patches qemu-check linux linux-tree \
-	linux-patches lab test demo bench bench-hook checkpatch clean host-image install-libvirt
+	linux-patches lab test test-qemu demo bench bench-hook checkpatch clean \
+	host-image install-libvirt
 
 all: qemu linux lab
 
@@ -244,6 +245,10 @@ test: qemu linux lab $(BUILD)/unit/test_lab $(BUILD)/unit/test_mktmectl \
 
 demo: qemu linux host-image
 	tests/lab/demo.sh
+
+# The memory-backend-mktme suite alone (it is part of make test too)
+test-qemu: qemu linux lab
+	tests/run.sh qemu_keyed
 
 bench: qemu lab $(BUILD)/hook/mktme-kvm-hook
 	tests/lab/bench.sh
