@@ -100,11 +100,14 @@ static double median3(double a, double b, double c)
 
 static bool phase(const char *name, struct times *m)
 {
-	struct times t[RUNS];
+	struct times t[RUNS] = { 0 };
 
 	for (int i = 0; i < RUNS; i++) {
-		if (!tap_ok(run(&t[i]), "%s, run %d: fault %.1f, copy on "
-			    "write %.1f, free %.1f Mticks", name, i + 1, t[i].fault,
+		/* Run first: the arguments below are read after it */
+		bool ok = run(&t[i]);
+
+		if (!tap_ok(ok, "%s, run %d: fault %.1f, copy on write %.1f, "
+			    "free %.1f Mticks", name, i + 1, t[i].fault,
 			    t[i].cow, t[i].free))
 			return false;
 	}
