@@ -119,6 +119,8 @@ kill_qemu() { kill -9 "$(qemu_pid enc)" && wait_for 60 shut_off enc; }
 ok "virsh define of an unencrypted KVM domain (plain) and of one to encrypt (enc)" define_both
 ok "mktmectl domain enable enc" mktmectl domain enable enc
 ok "virsh start plain" virsh start plain
+virsh domstate plain | grep -q running || {
+	ls -l /dev/kvm; tail -5 /var/log/libvirt/qemu/plain.log; } 2>&1 | sed 's/^/# /'
 ok "virsh start enc" virsh start enc
 ok "enc's guest reaches init under KVM with encrypted RAM" wait_for 900 booted enc
 ok "plain's guest reaches init" wait_for 900 booted plain
