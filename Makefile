@@ -246,7 +246,8 @@ test: qemu linux lab $(BUILD)/unit/test_lab $(BUILD)/unit/test_mktmectl \
 demo: qemu linux host-image
 	tests/lab/demo.sh
 
-# The memory-backend-mktme suite alone (it is part of make test too)
+# The memory-backend-mktme suite (not in make test's default list: the CI
+# time budget)
 test-qemu: qemu linux lab
 	tests/run.sh qemu_keyed
 
