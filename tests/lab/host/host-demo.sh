@@ -76,7 +76,7 @@ xp_has_secret() { grep -o "'.'" /tmp/plain.out | tr -d "'\n" | grep -q 'mktme-kv
 ok "QEMU reads the secret in plaintext" xp_has_secret
 
 step "DRAM behind it, read from outside through the emulator: ciphertext"
-pid=$(cat /run/libvirt/qemu/$DOM.pid)
+pid=$(qemu_pid "$DOM")
 hva=$(hmp "gpa2hva $gpa" | sed -n 's/.* is \(0x[0-9a-f]*\).*/\1/p')
 entry=$(pagemap "$pid" "$hva")
 hpa=$(printf '0x%x' $(( ((0x$entry & ((1 << 55) - 1)) << 12) | (gpa & 0xfff) )))

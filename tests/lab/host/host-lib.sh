@@ -34,3 +34,16 @@ wait_for() {	# wait_for SECONDS COMMAND...
 
 # KeyIDs in use on the host, as mktmectl reports them
 in_use() { mktmectl --json status | sed -n 's/.*"keyids_in_use": \([0-9]*\).*/\1/p'; }
+# The PID of the QEMU running domain $1: under the wrapper (an encrypted
+# domain) libvirt's PID file names the wrapper, and QEMU is its child
+QEMU_BIN=/usr/local/bin/qemu-system-x86_64
+qemu_pid() {
+	local d
+	for d in /proc/[0-9]*; do
+		[ "$(readlink "$d/exe" 2>/dev/null)" = "$QEMU_BIN" ] || continue
+		tr '\0' ' ' <"$d/cmdline" | grep -q -- "guest=$1," || continue
+		echo "${d#/proc/}"
+		return 0
+	done
+	return 1
+}

@@ -98,7 +98,6 @@ XML
 }
 inits() { grep -a -c 'mktme-guest: init reached' "/var/log/$1.console" 2>/dev/null; }
 booted() { [ "$(inits "$1")" -ge "${2:-1}" ]; }
-qemu_pid() { cat "/run/libvirt/qemu/$1.pid"; }
 qemu_args() { tr '\0' ' ' <"/proc/$(qemu_pid "$1")/cmdline"; }
 keyid_of() { mktmectl --json domain show "$1" | sed -n 's/.*"keyid": \([0-9]*\).*/\1/p'; }
 shut_off() { virsh domstate "$1" | grep -q 'shut off'; }
