@@ -85,7 +85,7 @@ echo "    QEMU (pid $pid) maps it at $hva, host physical address $hpa"
 # runs: a few tries
 for try in 1 2 3; do
 	reply=$(lab_request "{\"physread\": {\"addr\": $((hpa)), \"len\": 72}}")
-	cipher=$(printf '%s\n' "$reply" | sed -n 's/.*"return": "\([0-9a-f]*\)".*/\1/p')
+	cipher=$(printf '%s\n' "$reply" | sed -n 's/.*"return": *"\([0-9a-f]*\)".*/\1/p')
 	[ -n "$cipher" ] && break
 	echo "    (try $try: the lab channel answered '${reply:0:80}')"
 done
