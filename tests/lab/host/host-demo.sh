@@ -7,7 +7,6 @@
 # emulator), and the KeyID freed after virsh destroy.  Every step is also
 # a TAP check, so that the demo fails when the chain does.
 export LIBVIRT_DEFAULT_URI=qemu:///system
-GUEST=/var/lib/mktme-kvm/guest
 DOM=demo
 CONSOLE=/var/log/$DOM.console
 . "$(dirname "$0")/host-lib.sh"
@@ -30,24 +29,7 @@ ok "libvirtd answers virsh list" wait_for 120 virsh list
 before=$(in_use)
 
 step "An encrypted domain: defined with virsh, marked with mktmectl domain enable"
-cat >/tmp/$DOM.xml <<XML
-<domain type='kvm'>
-  <name>$DOM</name>
-  <memory unit='MiB'>128</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>$GUEST/vmlinuz</kernel>
-    <initrd>$GUEST/initramfs.cpio.gz</initrd>
-    <cmdline>console=ttyS0 panic=-1 quiet</cmdline>
-  </os>
-  <devices>
-    <emulator>/usr/local/bin/qemu-system-x86_64</emulator>
-    <serial type='file'><source path='$CONSOLE'/><target port='0'/></serial>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-XML
+guest_xml kvm "$DOM" 128 "console=ttyS0 panic=-1 quiet" >/tmp/$DOM.xml
 ok "virsh define" virsh define /tmp/$DOM.xml
 ok "mktmectl domain enable $DOM (key type cpu, AES-XTS-128)" \
 	mktmectl domain enable --type cpu --algorithm aes-xts-128 "$DOM"

@@ -47,3 +47,25 @@ qemu_pid() {
 	done
 	return 1
 }
+# The libvirt XML of a domain running the tiny guest (scripts/host-stage.sh),
+# its console in /var/log/NAME.console:  guest_xml TYPE NAME MIB CMDLINE
+guest_xml() {
+	cat <<XML
+<domain type='$1'>
+  <name>$2</name>
+  <memory unit='MiB'>$3</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>/var/lib/mktme-kvm/guest/vmlinuz</kernel>
+    <initrd>/var/lib/mktme-kvm/guest/initramfs.cpio.gz</initrd>
+    <cmdline>$4</cmdline>
+  </os>
+  <devices>
+    <emulator>/usr/local/bin/qemu-system-x86_64</emulator>
+    <serial type='file'><source path='/var/log/$2.console'/><target port='0'/></serial>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+XML
+}

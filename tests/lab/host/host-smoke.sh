@@ -3,7 +3,6 @@
 # an unencrypted TCG domain starts through virsh, and an encrypted one is
 # handled as far as the layers below allow (TAP).
 export LIBVIRT_DEFAULT_URI=qemu:///system
-GUEST=/var/lib/mktme-kvm/guest
 . "$(dirname "$0")/host-lib.sh"
 
 echo "@@TAP-BEGIN"
@@ -18,24 +17,7 @@ ok "mktmectl status: the lab kernel enumerated TME-MK" mktmectl status
 ok "the hook and the wrapper are installed" \
 	test -x /etc/libvirt/hooks/qemu.d/mktme-kvm -a -x /usr/libexec/mktme-kvm/qemu-system-x86_64
 
-cat >/tmp/tiny.xml <<XML
-<domain type='qemu'>
-  <name>tiny</name>
-  <memory unit='MiB'>96</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>$GUEST/vmlinuz</kernel>
-    <initrd>$GUEST/initramfs.cpio.gz</initrd>
-    <cmdline>console=ttyS0 panic=-1</cmdline>
-  </os>
-  <devices>
-    <emulator>/usr/local/bin/qemu-system-x86_64</emulator>
-    <serial type='file'><source path='/var/log/tiny.console'/><target port='0'/></serial>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-XML
+guest_xml qemu tiny 96 "console=ttyS0 panic=-1" >/tmp/tiny.xml
 ok "virsh define of an unencrypted TCG domain" virsh define /tmp/tiny.xml
 ok "virsh start" virsh start tiny
 ok "it runs" sh -c "virsh domstate tiny | grep -q running"
@@ -76,26 +58,7 @@ while read -r k; do mktmectl key revoke "$k"; done </tmp/fillers
 # Revoked keys stay in /proc/keys (flag R) until the kernel collects them
 live_keys() { grep ' mktme *mktme-kvm:[0-9a-f]' /proc/keys | awk '$2 !~ /R/'; }
 no_live_key() { [ -z "$(live_keys)" ] || { live_keys; cat /run/mktme-kvm/state.json; false; }; }
-kvm_xml() {	# kvm_xml NAME: a KVM domain of the tiny guest
-	cat <<XML
-<domain type='kvm'>
-  <name>$1</name>
-  <memory unit='MiB'>128</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>$GUEST/vmlinuz</kernel>
-    <initrd>$GUEST/initramfs.cpio.gz</initrd>
-    <cmdline>console=ttyS0 panic=-1 quiet</cmdline>
-  </os>
-  <devices>
-    <emulator>/usr/local/bin/qemu-system-x86_64</emulator>
-    <serial type='file'><source path='/var/log/$1.console'/><target port='0'/></serial>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-XML
-}
+KVM_CMDLINE="console=ttyS0 panic=-1 quiet"
 inits() { grep -a -c 'mktme-guest: init reached' "/var/log/$1.console" 2>/dev/null; }
 booted() { [ "$(inits "$1")" -ge "${2:-1}" ]; }
 qemu_args() { tr '\0' ' ' <"/proc/$(qemu_pid "$1")/cmdline"; }
@@ -103,7 +66,8 @@ keyid_of() { mktmectl --json domain show "$1" | sed -n 's/.*"keyid": \([0-9]*\).
 before=$(in_use)
 keyids_back() { [ "$(in_use)" = "$before" ]; }
 released() { wait_for 60 keyids_back && wait_for 30 no_live_key; }
-define_both() { kvm_xml plain >/tmp/plain.xml && kvm_xml enc >/tmp/enc.xml &&
+define_both() { guest_xml kvm plain 128 "$KVM_CMDLINE" >/tmp/plain.xml &&
+	guest_xml kvm enc 128 "$KVM_CMDLINE" >/tmp/enc.xml &&
 	virsh define /tmp/plain.xml && virsh define /tmp/enc.xml; }
 backends() { qemu_args enc | grep -q memory-backend-mktme && ! qemu_args plain | grep -q mktme; }
 holds_keyid() { [ "${keyid:-0}" -gt 0 ] && ! grep -qs '"plain"' /run/mktme-kvm/state.json; }
