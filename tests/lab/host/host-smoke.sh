@@ -69,7 +69,7 @@ released() { wait_for 60 keyids_back && wait_for 30 no_live_key; }
 define_both() { guest_xml kvm plain 128 "$KVM_CMDLINE" >/tmp/plain.xml &&
 	guest_xml kvm enc 128 "$KVM_CMDLINE" >/tmp/enc.xml &&
 	virsh define /tmp/plain.xml && virsh define /tmp/enc.xml; }
-backends() { qemu_args enc | grep -q memory-backend-mktme && ! qemu_args plain | grep -q mktme; }
+backends() { qemu_args enc | grep -q memory-backend-mktme && ! qemu_args plain | grep -q memory-backend-mktme; }
 holds_keyid() { [ "${keyid:-0}" -gt 0 ] && ! grep -qs '"plain"' /run/mktme-kvm/state.json; }
 edit_keeps() { EDITOR='sed -i s/panic=-1/panic=-1\ loglevel=4/' virsh edit enc &&
 	virsh dumpxml --inactive enc | grep -q 'mktme:encryption'; }
@@ -82,7 +82,7 @@ virsh domstate plain | grep -q running || {
 ok "virsh start enc" virsh start enc
 ok "enc's guest reaches init under KVM with encrypted RAM" wait_for 900 booted enc
 ok "plain's guest reaches init" wait_for 900 booted plain
-ok "enc's RAM is memory-backend-mktme, plain's memory-backend-ram" backends
+ok "enc's RAM is memory-backend-mktme, plain's is not" backends
 keyid=$(keyid_of enc)
 ok "enc holds a KeyID (${keyid:-none}); plain has no state in the hook" holds_keyid
 virsh qemu-monitor-command enc '{"execute": "query-mktme-memory"}' >/tmp/qmm.out 2>&1
