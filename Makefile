@@ -17,7 +17,7 @@ CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 .PHONY: all deps qemu qemu-tree qemu-patches qemu-check linux linux-tree \
-	linux-patches lab test test-qemu demo bench bench-hook checkpatch clean \
+	linux-patches linux-bench lab test test-qemu demo bench bench-hook checkpatch clean \
 	host-image install-libvirt
 
 all: qemu linux lab
@@ -246,12 +246,18 @@ test: qemu linux lab $(BUILD)/unit/test_lab $(BUILD)/unit/test_mktmectl \
 demo: qemu linux host-image
 	tests/lab/demo.sh
 
-# The memory-backend-mktme suite (not in make test's default list: the CI
-# time budget)
+# The memory-backend-mktme suite alone
 test-qemu: qemu linux lab
 	tests/run.sh qemu_keyed
 
-bench: qemu lab $(BUILD)/hook/mktme-kvm-hook
+# The benchmark kernel: the lab kernel without lockdep, KASAN and KUnit
+linux-bench: deps
+	@mkdir -p $(BUILD)
+	LINUX_VARIANT=bench scripts/linux.sh build > $(BUILD)/linux-bench-dir.tmp
+	@mv $(BUILD)/linux-bench-dir.tmp $(BUILD)/linux-bench-dir
+	@echo "Linux (benchmarks): $$(cat $(BUILD)/linux-bench-dir)/bzImage"
+
+bench: qemu lab linux-bench host-image $(BUILD)/hook/mktme-kvm-hook
 	tests/lab/bench.sh
 
 # The libvirt hook's time per phase alone (make bench runs it too); needs

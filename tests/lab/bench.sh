@@ -8,7 +8,7 @@
 # (tests/libvirt/hookbench.sh, first: it needs no lab).  Writes the
 # figures to build/bench.md (copy them to docs/benchmarks.md).
 # BENCH_ONLY=PART[,PART...] runs only those parts: hook, emulator, keys,
-# keyed, hotpath, kvmfault, qemu (the whole run takes hours; the emulator's
+# keyed, hotpath, kvmfault, qemu, virsh (the whole run takes hours; the emulator's
 # part, with Debian's kernel, a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -84,6 +84,9 @@ print("| first run (first touch of 66 MiB), KeyID 0 / KeyID 1 | %.3f s / %.3f s 
 fi
 
 lab_kernel="$(cat build/linux-dir)/bzImage"
+# The same kernel without lockdep, KASAN and KUnit (make linux-bench), for
+# what times KVM and QEMU: the debug checks would be most of it
+bench_kernel="$(cat build/linux-bench-dir)/bzImage"
 keybench() {	# keybench CPU: the @@BENCH line of the keybench program
 	tests/lab/lab.py --qemu "$qemu" --kernel "$lab_kernel" \
 		--initrd build/lab/initramfs.cpio.gz --cpu "$1" --memory 2048M \
@@ -171,26 +174,31 @@ for name, k in (("page fault (first write)", "fault"),
 fi
 
 # KVM's own cost of faulting in guest memory, keyed (no-encrypt key) and
-# not: kvm-amd on the emulated AMD model, the guest nested, under -icount
-kvmfaultbench() {
-	tests/lab/lab.py --qemu "$qemu" --kernel "$lab_kernel" \
+# not: kvm-amd on the emulated AMD model, the guest nested, under -icount;
+# on the benchmark kernel and on the lab kernel (lockdep + KASAN)
+kvmfaultbench() {	# kvmfaultbench KERNEL NAME
+	tests/lab/lab.py --qemu "$qemu" --kernel "$1" \
 		--initrd build/lab/initramfs.cpio.gz \
 		--cpu max,tme-mk=on --memory 1024M --icount 0 \
 		--append "lab.run=kvmfaultbench quiet" --timeout 3600 \
-		--log build/test-logs/kvmfaultbench.console >build/test-logs/kvmfaultbench.tap
-	sed -n 's/^@@BENCH //p' build/test-logs/kvmfaultbench.tap
+		--log "build/test-logs/kvmfaultbench-$2.console" \
+		>"build/test-logs/kvmfaultbench-$2.tap"
+	sed -n 's/^@@BENCH //p' "build/test-logs/kvmfaultbench-$2.tap"
 }
 if want kvmfault; then
 {
 	echo
-	echo "| KVM faulting in 64 MiB of guest memory (16384 NPT violations; lab kernel, lockdep + KASAN, median of 3; millions of TSC ticks under -icount) | Mticks |"
-	echo "|---|---|"
-	kvmfaultbench | /usr/bin/python3 -c '
-import json, sys
+	echo "| KVM faulting in 64 MiB of guest memory (16384 NPT violations, median of 3; millions of TSC ticks under -icount) | plain VM | VM bound to a no-encrypt key, memory keyed | ratio keyed / plain |"
+	echo "|---|---|---|---|"
+	for k in "benchmark kernel (no lockdep, KASAN):$bench_kernel:bench" \
+		"lab kernel (lockdep + KASAN):$lab_kernel:lab"; do
+		IFS=: read -r what kernel name <<<"$k"
+		kvmfaultbench "$kernel" "$name" | WHAT=$what /usr/bin/python3 -c '
+import json, os, sys
 b = json.loads(sys.stdin.read())
-print("| plain VM | %.1f |" % b["plain"])
-print("| VM bound to a no-encrypt key, memory keyed | %.1f |" % b["keyed"])
-print("| ratio keyed / plain | %.3f |" % (b["keyed"] / b["plain"]))'
+print("| %s | %.1f | %.1f | %.3f |" % (os.environ["WHAT"], b["plain"], b["keyed"],
+                                     b["keyed"] / b["plain"]))'
+	done
 } | tee -a "$out"
 fi
 
@@ -198,7 +206,7 @@ fi
 # guest under the patched QEMU with KVM on the emulated host (nested SVM),
 # alternately, one run of the lab (tests/lab/guest/qemu_keyed.c bench)
 qemubench() {
-	tests/lab/lab.py --qemu "$qemu" --kernel "$lab_kernel" \
+	tests/lab/lab.py --qemu "$qemu" --kernel "$bench_kernel" \
 		--initrd build/lab/initramfs-qemu.cpio.gz \
 		--cpu max,tme-mk=on --memory 1024M \
 		--append "lab.run=bench-boot.sh quiet qemu_bench=${QEMU_RUNS:=3}" \
@@ -209,7 +217,7 @@ qemubench() {
 if want qemu; then
 {
 	echo
-	echo "| the same guest (Debian's kernel, 256 MiB) under the patched QEMU with KVM on the emulated host (lab kernel, lockdep + KASAN, nested SVM), median of ${QEMU_RUNS} | memory-backend-ram | memory-backend-mktme | ratio |"
+	echo "| the same guest (Debian's kernel, 256 MiB) under the patched QEMU with KVM on the emulated host (benchmark kernel, no lockdep or KASAN, nested SVM), median of ${QEMU_RUNS} | memory-backend-ram | memory-backend-mktme | ratio |"
 	echo "|---|---|---|---|"
 	qemubench | /usr/bin/python3 -c '
 import json, sys
@@ -218,5 +226,35 @@ for name, k in (("QEMU start, to its monitor (s)", "start"),
                 ("boot to the guest'"'"'s init (s)", "init")):
     r, m = b[k + "_ram"], b[k + "_mktme"]
     print("| %s | %.2f | %.2f | %.2f |" % (name, r, m, m / r))'
+} | tee -a "$out"
+fi
+
+# virsh start to the guest's init, the same tiny KVM domain without and
+# with the mktme-kvm attribute, alternately, in the lab's Debian host
+# (tests/lab/host/host-bench.sh)
+virshbench() {
+	tests/lab/lab.py --qemu "$qemu" --kernel "$bench_kernel" \
+		--disk "$(cat build/host-image)/host.img" \
+		--cpu max,tme-mk=on,tme-mk-keyid-bits=2 --memory 2048M \
+		--append "lab.run=host-bench.sh quiet root=/dev/vda rw init=/usr/local/sbin/mktme-host-init host_bench_runs=${VIRSH_RUNS:=3}" \
+		--timeout 3600 --log build/test-logs/virshbench.console \
+		>build/test-logs/virshbench.tap
+	sed -n 's/^@@BENCH //p' build/test-logs/virshbench.console
+}
+if want virsh; then
+{
+	echo
+	echo "| virsh start of the tiny KVM guest (128 MiB) on the lab's Debian host (benchmark kernel, nested SVM), median of ${VIRSH_RUNS} | without the attribute | with it (memory-backend-mktme) | ratio |"
+	echo "|---|---|---|---|"
+	virshbench | /usr/bin/python3 -c '
+import json, statistics, sys
+b = json.loads(sys.stdin.read())
+for name, k in (("virsh start returns (s)", "start"),
+                ("virsh start to the guest'"'"'s init (s)", "init")):
+    r, m = statistics.median(b[k + "_plain"]), statistics.median(b[k + "_enc"])
+    print("| %s | %.2f | %.2f | %.2f |" % (name, r, m, m / r))
+print("| runs, in order (init, s) | %s | %s | |" % (
+    " ".join("%.1f" % x for x in b["init_plain"]),
+    " ".join("%.1f" % x for x in b["init_enc"])))'
 } | tee -a "$out"
 fi
