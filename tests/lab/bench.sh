@@ -84,15 +84,34 @@ print("| first run (first touch of 66 MiB), KeyID 0 / KeyID 1 | %.3f s / %.3f s 
 fi
 
 lab_kernel="$(cat build/linux-dir)/bzImage"
+# labbench NAME KERNEL TIMEOUT LAB.PY-OPTION...: one lab run, its console
+# and TAP in build/test-logs/NAME.*; prints the @@BENCH JSON it printed
+labbench() {
+	local name=$1 kernel=$2 timeout=$3
+	shift 3
+	tests/lab/lab.py --qemu "$qemu" --kernel "$kernel" --timeout "$timeout" \
+		--log "build/test-logs/$name.console" "$@" >"build/test-logs/$name.tap"
+	sed -n 's/^@@BENCH //p' "build/test-logs/$name.tap"
+}
+# ratio_rows A B "NAME:KEY"...: for the @@BENCH JSON on stdin, a table
+# row per NAME: KEY_A, KEY_B (a list counts as its median) and B / A
+ratio_rows() {
+	/usr/bin/python3 -c '
+import json, statistics, sys
+b = json.loads(sys.stdin.read())
+a_, b_ = sys.argv[1:3]
+val = lambda v: statistics.median(v) if isinstance(v, list) else v
+for arg in sys.argv[3:]:
+    name, k = arg.rsplit(":", 1)
+    x, y = val(b[k + "_" + a_]), val(b[k + "_" + b_])
+    print("| %s | %.2f | %.2f | %.3f |" % (name, x, y, y / x))' "$@"
+}
 # The same kernel without lockdep, KASAN and KUnit (make linux-bench), for
 # what times KVM and QEMU: the debug checks would be most of it
 bench_kernel="$(cat build/linux-bench-dir)/bzImage"
 keybench() {	# keybench CPU: the @@BENCH line of the keybench program
-	tests/lab/lab.py --qemu "$qemu" --kernel "$lab_kernel" \
-		--initrd build/lab/initramfs.cpio.gz --cpu "$1" --memory 2048M \
-		--append "lab.run=keybench quiet" --timeout 1200 \
-		--log build/test-logs/keybench.console >build/test-logs/keybench.tap
-	sed -n 's/^@@BENCH //p' build/test-logs/keybench.tap
+	labbench keybench "$lab_kernel" 1200 --initrd build/lab/initramfs.cpio.gz \
+		--cpu "$1" --memory 2048M --append "lab.run=keybench quiet"
 }
 if want keys; then
 {
@@ -119,12 +138,9 @@ fi
 # mprotect(), and with a no-encrypt KeyID to tell the keyed path from the
 # emulator's AES.  Median of the runs.
 keyedbench() {
-	tests/lab/lab.py --qemu "$qemu" --kernel "$lab_kernel" \
-		--initrd build/lab/initramfs.cpio.gz \
+	labbench keyedbench "$lab_kernel" 1200 --initrd build/lab/initramfs.cpio.gz \
 		--cpu max,vendor=GenuineIntel,tme-mk=on --memory 1024M \
-		--append "lab.run=keyedbench quiet" --timeout 1200 \
-		--log build/test-logs/keyedbench.console >build/test-logs/keyedbench.tap
-	sed -n 's/^@@BENCH //p' build/test-logs/keyedbench.tap
+		--append "lab.run=keyedbench quiet"
 }
 if want keyed; then
 {
@@ -150,26 +166,17 @@ fi
 # What keyed memory costs plain memory: fault, copy on write and free of
 # 1 GiB before and after the first use of a key (the hooks switched on)
 hotpathbench() {
-	tests/lab/lab.py --qemu "$qemu" --kernel "$lab_kernel" \
-		--initrd build/lab/initramfs.cpio.gz \
+	labbench hotpathbench "$lab_kernel" 3600 --initrd build/lab/initramfs.cpio.gz \
 		--cpu max,vendor=GenuineIntel,tme-mk=on --memory 4096M --icount 0 \
-		--append "lab.run=hotpathbench quiet" --timeout 3600 \
-		--log build/test-logs/hotpathbench.console >build/test-logs/hotpathbench.tap
-	sed -n 's/^@@BENCH //p' build/test-logs/hotpathbench.tap
+		--append "lab.run=hotpathbench quiet"
 }
 if want hotpath; then
 {
 	echo
 	echo "| 1 GiB of plain memory (lab kernel, lockdep + KASAN, median of 3; millions of TSC ticks under -icount, i.e. instructions) | no key used yet | a key used | ratio |"
 	echo "|---|---|---|---|"
-	hotpathbench | /usr/bin/python3 -c '
-import json, sys
-b = json.loads(sys.stdin.read())
-for name, k in (("page fault (first write)", "fault"),
-                ("copy on write (child writes)", "cow"),
-                ("free (munmap)", "free")):
-    off, on = b[k + "_off"], b[k + "_on"]
-    print("| %s | %.1f | %.1f | %.3f |" % (name, off, on, on / off))'
+	hotpathbench | ratio_rows off on "page fault (first write):fault" \
+		"copy on write (child writes):cow" "free (munmap):free"
 } | tee -a "$out"
 fi
 
@@ -177,13 +184,9 @@ fi
 # not: kvm-amd on the emulated AMD model, the guest nested, under -icount;
 # on the benchmark kernel and on the lab kernel (lockdep + KASAN)
 kvmfaultbench() {	# kvmfaultbench KERNEL NAME
-	tests/lab/lab.py --qemu "$qemu" --kernel "$1" \
-		--initrd build/lab/initramfs.cpio.gz \
+	labbench "kvmfaultbench-$2" "$1" 3600 --initrd build/lab/initramfs.cpio.gz \
 		--cpu max,tme-mk=on --memory 1024M --icount 0 \
-		--append "lab.run=kvmfaultbench quiet" --timeout 3600 \
-		--log "build/test-logs/kvmfaultbench-$2.console" \
-		>"build/test-logs/kvmfaultbench-$2.tap"
-	sed -n 's/^@@BENCH //p' "build/test-logs/kvmfaultbench-$2.tap"
+		--append "lab.run=kvmfaultbench quiet"
 }
 if want kvmfault; then
 {
@@ -206,26 +209,18 @@ fi
 # guest under the patched QEMU with KVM on the emulated host (nested SVM),
 # alternately, one run of the lab (tests/lab/guest/qemu_keyed.c bench)
 qemubench() {
-	tests/lab/lab.py --qemu "$qemu" --kernel "$bench_kernel" \
-		--initrd build/lab/initramfs-qemu.cpio.gz \
-		--cpu max,tme-mk=on --memory 1024M \
-		--append "lab.run=bench-boot.sh quiet qemu_bench=${QEMU_RUNS:=3}" \
-		--timeout 3600 --log build/test-logs/qemubench.console \
-		>build/test-logs/qemubench.tap
-	sed -n 's/^@@BENCH //p' build/test-logs/qemubench.tap
+	labbench qemubench "$bench_kernel" 3600 \
+		--initrd build/lab/initramfs-qemu.cpio.gz --cpu max,tme-mk=on \
+		--memory 1024M \
+		--append "lab.run=bench-boot.sh quiet qemu_bench=${QEMU_RUNS:=3}"
 }
 if want qemu; then
 {
 	echo
 	echo "| the same guest (Debian's kernel, 256 MiB) under the patched QEMU with KVM on the emulated host (benchmark kernel, no lockdep or KASAN, nested SVM), median of ${QEMU_RUNS} | memory-backend-ram | memory-backend-mktme | ratio |"
 	echo "|---|---|---|---|"
-	qemubench | /usr/bin/python3 -c '
-import json, sys
-b = json.loads(sys.stdin.read())
-for name, k in (("QEMU start, to its monitor (s)", "start"),
-                ("boot to the guest'"'"'s init (s)", "init")):
-    r, m = b[k + "_ram"], b[k + "_mktme"]
-    print("| %s | %.2f | %.2f | %.2f |" % (name, r, m, m / r))'
+	qemubench | ratio_rows ram mktme "QEMU start, to its monitor (s):start" \
+		"boot to the guest's init (s):init"
 } | tee -a "$out"
 fi
 
@@ -233,28 +228,24 @@ fi
 # with the mktme-kvm attribute, alternately, in the lab's Debian host
 # (tests/lab/host/host-bench.sh)
 virshbench() {
-	tests/lab/lab.py --qemu "$qemu" --kernel "$bench_kernel" \
+	labbench virshbench "$bench_kernel" 3600 \
 		--disk "$(cat build/host-image)/host.img" \
 		--cpu max,tme-mk=on,tme-mk-keyid-bits=2 --memory 2048M \
-		--append "lab.run=host-bench.sh quiet root=/dev/vda rw init=/usr/local/sbin/mktme-host-init host_bench_runs=${VIRSH_RUNS:=3}" \
-		--timeout 3600 --log build/test-logs/virshbench.console \
-		>build/test-logs/virshbench.tap
-	sed -n 's/^@@BENCH //p' build/test-logs/virshbench.console
+		--append "lab.run=host-bench.sh quiet root=/dev/vda rw init=/usr/local/sbin/mktme-host-init host_bench_runs=${VIRSH_RUNS:=3}"
 }
 if want virsh; then
 {
 	echo
 	echo "| virsh start of the tiny KVM guest (128 MiB) on the lab's Debian host (benchmark kernel, nested SVM), median of ${VIRSH_RUNS} | without the attribute | with it (memory-backend-mktme) | ratio |"
 	echo "|---|---|---|---|"
-	virshbench | /usr/bin/python3 -c '
-import json, statistics, sys
-b = json.loads(sys.stdin.read())
-for name, k in (("virsh start returns (s)", "start"),
-                ("virsh start to the guest'"'"'s init (s)", "init")):
-    r, m = statistics.median(b[k + "_plain"]), statistics.median(b[k + "_enc"])
-    print("| %s | %.2f | %.2f | %.2f |" % (name, r, m, m / r))
-print("| runs, in order (init, s) | %s | %s | |" % (
-    " ".join("%.1f" % x for x in b["init_plain"]),
-    " ".join("%.1f" % x for x in b["init_enc"])))'
+	virshbench >build/test-logs/virshbench.json
+	ratio_rows plain enc "virsh start returns (s):start" \
+		"virsh start to the guest's init (s):init" <build/test-logs/virshbench.json
+	/usr/bin/python3 -c '
+import json, sys
+b = json.load(sys.stdin)
+print("| runs, in order (to init, s) | %s | %s | |" % tuple(
+    " ".join("%.1f" % x for x in b["init_" + d]) for d in ("plain", "enc")))' \
+		<build/test-logs/virshbench.json
 } | tee -a "$out"
 fi

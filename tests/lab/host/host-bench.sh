@@ -34,6 +34,7 @@ one() {
 	echo "$t0 $t1 $t2" | awk '{ printf "%.2f %.2f\n", $2 - $1, $3 - $1 }'
 }
 
+echo "@@TAP-BEGIN"
 ok "virsh define plain and enc (mktmectl domain enable enc)" \
 	eval 'define plain && define enc'
 declare -A start init
@@ -55,4 +56,4 @@ virsh undefine enc >/dev/null
 virsh undefine plain >/dev/null
 echo "@@BENCH {\"start_plain\":[${start[plain]%,}],\"start_enc\":[${start[enc]%,}],\"init_plain\":[${init[plain]%,}],\"init_enc\":[${init[enc]%,}]}"
 echo "1..$n"
-[ "$failed" -eq 0 ]
+echo "@@TAP-END"
