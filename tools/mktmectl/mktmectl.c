@@ -170,6 +170,19 @@ static int act_holders(int argc, char **argv)
 	return 0;
 }
 
+/* S as a key serial (1 to 2^31 - 1, in C's notations), or 0 */
+static key_serial_t serial_or_0(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 0);
+	if (errno || *end || end == s || v <= 0 || v > 0x7fffffff)
+		return 0;
+	return v;
+}
+
 static key_serial_t parse_keyring(const char *s)
 {
 	static const struct { const char *name; key_serial_t id; } special[] = {
@@ -177,8 +190,7 @@ static key_serial_t parse_keyring(const char *s)
 		{ "@s", KEY_SPEC_SESSION_KEYRING }, { "@u", KEY_SPEC_USER_KEYRING },
 		{ "@us", KEY_SPEC_USER_SESSION_KEYRING },
 	};
-	char *end;
-	long v;
+	key_serial_t v;
 	size_t i;
 
 	for (i = 0; i < sizeof(special) / sizeof(special[0]); i++)
@@ -195,9 +207,8 @@ static key_serial_t parse_keyring(const char *s)
 			    strerror(errno));
 		return v;
 	}
-	errno = 0;
-	v = strtol(s, &end, 0);
-	if (errno || *end || end == s || v <= 0 || v > 0x7fffffff)
+	v = serial_or_0(s);
+	if (!v)
 		die(2, "bad keyring '%s': use @u, @s, @p, @t, @us, %%:NAME or a serial", s);
 	return v;
 }
@@ -294,12 +305,9 @@ static int act_key_add(int argc, char **argv)
 
 static key_serial_t parse_serial(const char *s)
 {
-	char *end;
-	long v;
+	key_serial_t v = serial_or_0(s);
 
-	errno = 0;
-	v = strtol(s, &end, 0);
-	if (errno || *end || end == s || v <= 0 || v > 0x7fffffff)
+	if (!v)
 		die(2, "bad key serial '%s'", s);
 	return v;
 }
