@@ -191,16 +191,16 @@ kvmfaultbench() {	# kvmfaultbench KERNEL NAME
 if want kvmfault; then
 {
 	echo
-	echo "| KVM faulting in 64 MiB of guest memory (16384 NPT violations, median of 3; millions of TSC ticks under -icount) | plain VM | VM bound to a no-encrypt key, memory keyed | ratio keyed / plain |"
-	echo "|---|---|---|---|"
+	echo "| KVM faulting in 64 MiB of guest memory (16384 NPT violations, median of 3; millions of TSC ticks under -icount) | plain VM | VM bound to a no-encrypt key, memory keyed | ratio keyed / plain | plain VM, its memory in transparent huge pages |"
+	echo "|---|---|---|---|---|"
 	for k in "benchmark kernel (no lockdep, KASAN):$bench_kernel:bench" \
 		"lab kernel (lockdep + KASAN):$lab_kernel:lab"; do
 		IFS=: read -r what kernel name <<<"$k"
 		kvmfaultbench "$kernel" "$name" | WHAT=$what /usr/bin/python3 -c '
 import json, os, sys
 b = json.loads(sys.stdin.read())
-print("| %s | %.1f | %.1f | %.3f |" % (os.environ["WHAT"], b["plain"], b["keyed"],
-                                     b["keyed"] / b["plain"]))'
+print("| %s | %.1f | %.1f | **%.3f** | %.1f |" % (os.environ["WHAT"], b["plain"],
+      b["keyed"], b["keyed"] / b["plain"], b["plain_thp"]))'
 	done
 } | tee -a "$out"
 fi
