@@ -17,7 +17,7 @@ CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 .PHONY: all deps qemu qemu-tree qemu-patches qemu-check linux linux-tree \
-	linux-patches lab test test-qemu demo bench bench-hook checkpatch clean \
+	linux-patches lab test test-qemu test-migrate demo bench bench-hook checkpatch clean \
 	host-image install-libvirt
 
 all: qemu linux lab
@@ -251,7 +251,11 @@ demo: qemu linux host-image
 test-qemu: qemu linux lab
 	tests/run.sh qemu_keyed
 
-bench: qemu lab $(BUILD)/hook/mktme-kvm-hook
+# Live migration between two emulated hosts (libvirt_migrate) alone
+test-migrate: qemu linux host-image
+	tests/run.sh libvirt_migrate
+
+bench: qemu lab host-image $(BUILD)/hook/mktme-kvm-hook
 	tests/lab/bench.sh
 
 # The libvirt hook's time per phase alone (make bench runs it too); needs
