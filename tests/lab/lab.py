@@ -173,9 +173,10 @@ def main():
         cmd += ["-netdev", "dgram,id=lab0,local.type=inet,local.host=127.0.0.1,"
                 "local.port=%d,remote.type=inet,remote.host=127.0.0.1,"
                 "remote.port=%d" % (port, peer),
-                # A locally administered MAC of the port: unique per link end
-                "-device", "virtio-net-pci,netdev=lab0,mac=52:54:00:6c:%02x:%02x"
-                % (port >> 8, port & 0xff)]
+                # A locally administered MAC of the port: unique per link
+                # end; no option ROM (no network boot, and none is built)
+                "-device", "virtio-net-pci,netdev=lab0,romfile=,"
+                "mac=52:54:00:6c:%02x:%02x" % (port >> 8, port & 0xff)]
     if args.initrd:
         cmd += ["-initrd", args.initrd]
     if args.disk:
@@ -207,7 +208,14 @@ def main():
             out = proc.stdout.read().decode(errors="replace")
             sys.stderr.write("lab: QEMU did not start:\n" + out)
             return 2
-    qmp = Qmp(conns["qmp"])
+    try:
+        qmp = Qmp(conns["qmp"])
+    except (EOFError, OSError):
+        # QEMU accepted the sockets, then refused its command line
+        proc.kill()
+        out = proc.stdout.read().decode(errors="replace")
+        sys.stderr.write("lab: QEMU did not start:\n" + out)
+        return 2
     threading.Thread(target=serve_channel, args=(conns["lab"], qmp, log),
                      daemon=True).start()
 
