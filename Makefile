@@ -17,7 +17,7 @@ CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 .PHONY: all deps qemu qemu-tree qemu-patches qemu-check linux linux-tree \
-	linux-patches linux-bench lab test test-qemu demo bench bench-hook checkpatch clean \
+	linux-patches linux-bench lab test test-qemu test-migrate demo bench bench-hook checkpatch clean \
 	host-image install-libvirt
 
 all: qemu linux lab
@@ -258,6 +258,10 @@ linux-bench: deps
 	LINUX_VARIANT=bench scripts/linux.sh build > $(BUILD)/linux-bench-dir.tmp
 	@mv $(BUILD)/linux-bench-dir.tmp $(BUILD)/linux-bench-dir
 	@echo "Linux (benchmarks): $$(cat $(BUILD)/linux-bench-dir)/bzImage"
+
+# Live migration between two emulated hosts (libvirt_migrate) alone
+test-migrate: qemu linux host-image
+	tests/run.sh libvirt_migrate
 
 bench: qemu lab linux-bench host-image $(BUILD)/hook/mktme-kvm-hook
 	tests/lab/bench.sh

@@ -7,6 +7,8 @@
 #                                       qemu-system-data
 #   /etc/mktme-kvm/wrapper.json         the wrapper's real QEMU
 #   /etc/libvirt/qemu.conf              libvirt's QEMU driver for the lab
+#   /etc/libvirt/libvirtd-lab-tcp.conf  libvirtd on TCP for a peer host
+#                                       (tests/lab/pair.sh; lab only)
 #   /usr/local/sbin/mktme-host-init     PID 1 (tests/lab/host/init)
 #   /usr/local/lib/mktme-kvm/lab/       busybox (poweroff) and the tests
 #   /var/lib/mktme-kvm/guest/           the tiny guest: Debian's kernel and
@@ -31,9 +33,10 @@ done
 install -d "$stage/etc/mktme-kvm"
 echo '{"qemu": "/usr/local/bin/qemu-system-x86_64"}' >"$stage/etc/mktme-kvm/wrapper.json"
 install -D -m 0644 "$H/qemu.conf" "$stage/etc/libvirt/qemu.conf"
+install -D -m 0644 "$H/libvirtd-tcp.conf" "$stage/etc/libvirt/libvirtd-lab-tcp.conf"
 install -D -m 0755 "$H/init" "$stage/usr/local/sbin/mktme-host-init"
 install -D -m 0755 /bin/busybox "$stage/usr/local/lib/mktme-kvm/lab/busybox"
-for t in host-lib.sh host-smoke.sh host-demo.sh host-bench.sh; do
+for t in host-lib.sh host-smoke.sh host-demo.sh host-bench.sh host-migrate.sh; do
 	install -D -m 0755 "$H/$t" "$stage/usr/local/lib/mktme-kvm/lab/$t"
 done
 

@@ -6,6 +6,8 @@ CONFIG_Q35=y
 CONFIG_VIRTIO_PCI=y
 CONFIG_VIRTIO_SERIAL=y
 CONFIG_VIRTIO_BLK=y
+# The network between two emulated hosts (libvirt_migrate: live migration)
+CONFIG_VIRTIO_NET=y
 CONFIG_VIRTIO_RNG=y
 CONFIG_VIRTIO_BALLOON=y
 CONFIG_ISA_DEBUG=y

@@ -122,6 +122,12 @@ suite_libvirt_lab() {
 		"root=/dev/vda rw init=/usr/local/sbin/mktme-host-init"
 }
 
+# Live migration between two emulated hosts linked by virtio-net
+# (tests/lab/pair.sh, both booted from make host-image): an encrypted
+# domain re-keyed on the destination, then the same guest unencrypted
+# (tests/lab/host/host-migrate.sh); make test-migrate
+suite_libvirt_migrate() { LAB_LOGS=$LOGS tests/lab/pair.sh libvirt-migrate 3600 host-migrate.sh; }
+
 PY_TEST=/usr/bin/python3
 # Longest first.  Suites on one line run one after another (the ones
 # that use this machine's keyrings and libvirtd); lines run

@@ -7,9 +7,11 @@
 # kernel; and the libvirt hook's time per phase on this machine
 # (tests/libvirt/hookbench.sh, first: it needs no lab).  Writes the
 # figures to build/bench.md (copy them to docs/benchmarks.md).
+# And the wall time of virsh migrate --live with and without the attribute
+# between two emulated hosts (tests/lab/pair.sh).
 # BENCH_ONLY=PART[,PART...] runs only those parts: hook, emulator, keys,
-# keyed, hotpath, kvmfault, qemu, virsh (the whole run takes hours; the emulator's
-# part, with Debian's kernel, a few minutes).
+# keyed, hotpath, kvmfault, qemu, virsh, migrate (the whole run takes hours;
+# the emulator's part, with Debian's kernel, a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/common.sh
@@ -247,5 +249,29 @@ b = json.load(sys.stdin)
 print("| runs, in order (to init, s) | %s | %s | |" % tuple(
     " ".join("%.1f" % x for x in b["init_" + d]) for d in ("plain", "enc")))' \
 		<build/test-logs/virshbench.json
+} | tee -a "$out"
+fi
+
+# Live migration with and without the attribute: virsh migrate --live of
+# the same tiny guest (128 MiB) between two emulated hosts linked by
+# virtio-net (tests/lab/pair.sh: the libvirt_migrate suite's run, whose
+# source prints both migrations' wall times), one run
+migratebench() {
+	LAB_LOGS=build/test-logs tests/lab/pair.sh bench-migrate 3600 host-migrate.sh \
+		>build/test-logs/bench-migrate.tap ||
+		log "the migration run had failures: build/test-logs/bench-migrate.tap"
+	sed -n 's/^@@BENCH //p' build/test-logs/bench-migrate.tap | grep . ||
+		die "no figures from the migration run (build/test-logs/bench-migrate.tap, bench-migrate-*.console)"
+}
+if want migrate; then
+{
+	echo
+	echo "| virsh migrate --live of the tiny guest (128 MiB, nested SVM) between two emulated hosts (lab kernel, lockdep + KASAN; virtio-net over UDP on 127.0.0.1), one run | unencrypted | encrypted (re-keyed on the destination) | ratio |"
+	echo "|---|---|---|---|"
+	migratebench | /usr/bin/python3 -c '
+import json, sys
+b = json.loads(sys.stdin.read())
+print("| wall time of virsh migrate (s) | %.1f | %.1f | %.2f |"
+      % (b["plain"], b["encrypted"], b["encrypted"] / b["plain"]))'
 } | tee -a "$out"
 fi

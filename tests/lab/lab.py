@@ -128,6 +128,11 @@ def main():
     ap.add_argument("--log", help="console log file (default: stderr)")
     ap.add_argument("--console", action="store_true",
                     help="echo the whole guest console, not only TAP")
+    ap.add_argument("--net", metavar="PORT:PEER_PORT",
+                    help="a virtio-net NIC (eth0 inside) whose frames go as UDP"
+                    " datagrams from 127.0.0.1:PORT to 127.0.0.1:PEER_PORT"
+                    " (-netdev dgram): two lab instances with mirrored ports"
+                    " share a link, and nothing else (tests/lab/pair.sh)")
     ap.add_argument("--icount", type=int, metavar="SHIFT",
                     help="count instructions (-icount shift=SHIFT): the "
                     "guest's clocks then measure instructions, whatever "
@@ -160,6 +165,18 @@ def main():
            "-mon", "chardev=qmp,mode=control"]
     if args.icount is not None:
         cmd += ["-icount", "shift=%d,sleep=off" % args.icount]
+    if args.net:
+        try:
+            port, peer = (int(p) for p in args.net.split(":"))
+        except ValueError:
+            ap.error("--net takes PORT:PEER_PORT (two UDP ports on 127.0.0.1)")
+        cmd += ["-netdev", "dgram,id=lab0,local.type=inet,local.host=127.0.0.1,"
+                "local.port=%d,remote.type=inet,remote.host=127.0.0.1,"
+                "remote.port=%d" % (port, peer),
+                # A locally administered MAC of the port: unique per link
+                # end; no option ROM (no network boot, and none is built)
+                "-device", "virtio-net-pci,netdev=lab0,romfile=,"
+                "mac=52:54:00:6c:%02x:%02x" % (port >> 8, port & 0xff)]
     if args.initrd:
         cmd += ["-initrd", args.initrd]
     if args.disk:
@@ -191,7 +208,14 @@ def main():
             out = proc.stdout.read().decode(errors="replace")
             sys.stderr.write("lab: QEMU did not start:\n" + out)
             return 2
-    qmp = Qmp(conns["qmp"])
+    try:
+        qmp = Qmp(conns["qmp"])
+    except (EOFError, OSError):
+        # QEMU accepted the sockets, then refused its command line
+        proc.kill()
+        out = proc.stdout.read().decode(errors="replace")
+        sys.stderr.write("lab: QEMU did not start:\n" + out)
+        return 2
     threading.Thread(target=serve_channel, args=(conns["lab"], qmp, log),
                      daemon=True).start()
 

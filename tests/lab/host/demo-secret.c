@@ -8,8 +8,16 @@
  *   mktme-guest: secret at gpa 0x... (4096 bytes): <the secret>
  *
  * The lab's Debian host (tests/lab/host/host-demo.sh) then reads that page
- * as QEMU sees it (plaintext) and as DRAM holds it (ciphertext).  Static,
- * in the tiny guest's initramfs (scripts/host-stage.sh); runs forever.
+ * as QEMU sees it (plaintext) and as DRAM holds it (ciphertext).  Then,
+ * every HEARTBEAT seconds, the guest reads the page back and says whether
+ * it still holds the secret, with its address again (so that a host the
+ * guest was migrated to finds it in the console it writes):
+ *
+ *   mktme-guest: secret intact at gpa 0x... (check N)
+ *   mktme-guest: secret CHANGED at gpa 0x... offset N (check N)
+ *
+ * Static, in the tiny guest's initramfs (scripts/host-stage.sh); runs
+ * forever.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -23,6 +31,7 @@
 
 #define PAGE	4096
 #define PFN_MASK	((UINT64_C(1) << 55) - 1)
+#define HEARTBEAT	5
 #define SECRET	"mktme-kvm demo: this guest's secret, readable only through its KeyID. "
 
 static void say(const char *line)
@@ -41,7 +50,8 @@ int main(void)
 {
 	size_t len = strlen(SECRET);
 	char line[256];
-	uint64_t entry;
+	uint64_t entry, gpa;
+	unsigned long check;
 	char *page;
 	int fd;
 
@@ -62,9 +72,23 @@ int main(void)
 		return 1;
 	}
 	close(fd);
+	gpa = (entry & PFN_MASK) * PAGE;
 	snprintf(line, sizeof(line), "secret at gpa 0x%" PRIx64 " (%d bytes): %.*s",
-		 (uint64_t)(entry & PFN_MASK) * PAGE, PAGE, (int)len, SECRET);
+		 gpa, PAGE, (int)len, SECRET);
 	say(line);
-	for (;;)
-		pause();
+	for (check = 1;; check++) {
+		const volatile char *v = page;	/* read RAM every time */
+		size_t i;
+
+		sleep(HEARTBEAT);
+		for (i = 0; i < PAGE && v[i] == SECRET[i % len]; i++)
+			;
+		if (i == PAGE)
+			snprintf(line, sizeof(line), "secret intact at gpa 0x%" PRIx64
+				 " (check %lu)", gpa, check);
+		else
+			snprintf(line, sizeof(line), "secret CHANGED at gpa 0x%" PRIx64
+				 " offset %zu (check %lu)", gpa, i, check);
+		say(line);
+	}
 }

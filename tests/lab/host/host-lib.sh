@@ -1,5 +1,6 @@
 # Shell helpers of the lab's Debian host programs (host-smoke.sh,
-# host-demo.sh): TAP, the lab channel, waiting.  Sourced, not run.
+# host-demo.sh, host-migrate.sh): TAP, the lab channel, waiting.
+# Sourced, not run.
 n=0 failed=0
 ok() {	# ok DESCRIPTION COMMAND...
 	local desc=$1
@@ -34,6 +35,8 @@ wait_for() {	# wait_for SECONDS COMMAND...
 
 # KeyIDs in use on the host, as mktmectl reports them
 in_use() { mktmectl --json status | sed -n 's/.*"keyids_in_use": \([0-9]*\).*/\1/p'; }
+# The KeyID of domain $1's key, as mktmectl reports it (empty if none)
+keyid_of() { mktmectl --json domain show "$1" | sed -n 's/.*"keyid": \([0-9]*\).*/\1/p'; }
 # The PID of the QEMU running domain $1: under the wrapper (an encrypted
 # domain) libvirt's PID file names the wrapper, and QEMU is its child
 QEMU_BIN=/usr/local/bin/qemu-system-x86_64

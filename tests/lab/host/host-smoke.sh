@@ -62,7 +62,6 @@ KVM_CMDLINE="console=ttyS0 panic=-1 quiet"
 inits() { grep -a -c 'mktme-guest: init reached' "/var/log/$1.console" 2>/dev/null; }
 booted() { [ "$(inits "$1")" -ge "${2:-1}" ]; }
 qemu_args() { tr '\0' ' ' <"/proc/$(qemu_pid "$1")/cmdline"; }
-keyid_of() { mktmectl --json domain show "$1" | sed -n 's/.*"keyid": \([0-9]*\).*/\1/p'; }
 before=$(in_use)
 keyids_back() { [ "$(in_use)" = "$before" ]; }
 released() { wait_for 60 keyids_back && wait_for 30 no_live_key; }
