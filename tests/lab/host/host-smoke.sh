@@ -129,7 +129,11 @@ ok "virsh start enc (from the managed save image)" virsh start enc
 keyid=$(keyid_of enc)
 ok "... on a key of its own again (KeyID ${keyid:-none})" rekeyed enc "$serial"
 ok "... its memory intact" secret_intact enc "$gpa"
-ok "virsh destroy enc" virsh destroy enc
+# QEMU killed under libvirt (virsh destroy is the demo's): libvirtd sees
+# it die and runs the hook's release
+shut_off() { virsh domstate "$1" | grep -q 'shut off'; }
+ok "kill -9 of enc's QEMU" eval 'kill -9 "$(qemu_pid enc)"'
+ok "... libvirt has enc shut off" wait_for 60 shut_off enc
 ok "... its key revoked and KeyID freed, plain still running" released_plain_runs
 ok "virsh destroy plain; undefine both" \
 	sh -c "virsh destroy plain && virsh undefine plain && virsh undefine enc"
