@@ -17,7 +17,7 @@ CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 .PHONY: all deps qemu qemu-tree qemu-patches qemu-check linux linux-tree \
-	linux-patches lab test test-qemu test-migrate demo bench bench-hook checkpatch clean \
+	linux-patches linux-bench lab test test-qemu test-migrate demo bench bench-hook checkpatch clean \
 	host-image install-libvirt
 
 all: qemu linux lab
@@ -156,20 +156,22 @@ $(BUILD)/unit/qemu-wrapper: $(WRAPPER_SRC) $(HOOK_HDR) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_USER) -std=c11 $(SANITIZE) $(XML_CFLAGS) -o $@ $(WRAPPER_SRC) $(HOOK_LIBS)
 
-# Unit tests of the hook's modules, one file per subject
+# Unit tests of the hook's modules, one file per subject; what several
+# tests share is in unit_helpers.c
+UNIT_HELPERS := tests/unit/unit_helpers.c tests/unit/unit_helpers.h
 HOOK_TESTS := test_domain_xml test_hook_state test_hook_keys test_qemu_argv \
 	test_qmp_proxy test_hook test_hook_crash
 $(BUILD)/unit/test_domain_xml: tests/unit/test_domain_xml.c $(HOOKD)/domain_xml.c \
 		$(HOOKD)/mkerr.c $(HOOK_HDR) | deps
 $(BUILD)/unit/test_hook_state: tests/unit/test_hook_state.c $(HOOKD)/hook_state.c \
-		$(HOOKD)/mkerr.c $(HOOK_HDR) | deps
+		$(HOOKD)/mkerr.c $(HOOK_HDR) $(UNIT_HELPERS) | deps
 $(BUILD)/unit/test_hook_keys: tests/unit/test_hook_keys.c $(HOOKD)/hook_keys.c \
 		$(HOOKD)/mkerr.c $(HOOK_HDR) | deps
 $(BUILD)/unit/test_qemu_argv: tests/unit/test_qemu_argv.c $(HOOKD)/qemu_argv.c \
 		$(HOOKD)/mkerr.c $(HOOK_HDR) | deps
 $(BUILD)/unit/test_qmp_proxy: tests/unit/test_qmp_proxy.c $(HOOKD)/qmp_proxy.c \
 		$(HOOKD)/qemu_argv.c $(HOOKD)/mkerr.c $(HOOK_HDR) | deps
-HARNESS := tests/unit/hook_harness.c tests/unit/hook_harness.h
+HARNESS := tests/unit/hook_harness.c tests/unit/hook_harness.h $(UNIT_HELPERS)
 $(BUILD)/unit/test_hook: tests/unit/test_hook.c $(HARNESS) $(HOOKD)/hook_state.c \
 		$(HOOKD)/mkerr.c $(HOOK_HDR) $(BUILD)/unit/mktme-kvm-hook \
 		$(BUILD)/unit/qemu-wrapper | deps
@@ -227,12 +229,12 @@ $(LAB)/mktmectl: $(MKTMECTL_SRC) | deps
 	$(CC) -std=c11 $(CFLAGS_USER) -static -o $@ $(filter %.c,$^) \
 		-lkeyutils -ljson-c
 $(BUILD)/unit/test_mktmectl: tests/unit/test_mktmectl.c tools/mktmectl/mktme.c \
-		tools/mktmectl/mktme.h | deps
+		tools/mktmectl/mktme.h $(UNIT_HELPERS) | deps
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(CFLAGS_USER) $(SANITIZE) -o $@ $(filter %.c,$^) \
 		-lcriterion -ljson-c
 $(BUILD)/unit/test_holders: tests/unit/test_holders.c tools/mktmectl/holders.c \
-		tools/mktmectl/holders.h | deps
+		tools/mktmectl/holders.h $(UNIT_HELPERS) | deps
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(CFLAGS_USER) $(SANITIZE) -o $@ $(filter %.c,$^) \
 		-lcriterion -ljson-c
@@ -246,16 +248,22 @@ test: qemu linux lab $(BUILD)/unit/test_lab $(BUILD)/unit/test_mktmectl \
 demo: qemu linux host-image
 	tests/lab/demo.sh
 
-# The memory-backend-mktme suite (not in make test's default list: the CI
-# time budget)
+# The memory-backend-mktme suite alone
 test-qemu: qemu linux lab
 	tests/run.sh qemu_keyed
+
+# The benchmark kernel: the lab kernel without lockdep, KASAN and KUnit
+linux-bench: deps
+	@mkdir -p $(BUILD)
+	LINUX_VARIANT=bench scripts/linux.sh build > $(BUILD)/linux-bench-dir.tmp
+	@mv $(BUILD)/linux-bench-dir.tmp $(BUILD)/linux-bench-dir
+	@echo "Linux (benchmarks): $$(cat $(BUILD)/linux-bench-dir)/bzImage"
 
 # Live migration between two emulated hosts (libvirt_migrate) alone
 test-migrate: qemu linux host-image
 	tests/run.sh libvirt_migrate
 
-bench: qemu lab host-image $(BUILD)/hook/mktme-kvm-hook
+bench: qemu lab linux-bench host-image $(BUILD)/hook/mktme-kvm-hook
 	tests/lab/bench.sh
 
 # The libvirt hook's time per phase alone (make bench runs it too); needs

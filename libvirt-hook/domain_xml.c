@@ -291,27 +291,36 @@ int domain_xml_check(const struct domain_info *d, const char *wrapper,
 	return 0;
 }
 
-char *mktme_attr_to_xml(const struct mktme_attr *attr)
+/* EL becomes the attribute ATTR: its namespace and properties; -1 on ENOMEM */
+static int set_mktme_props(xmlNodePtr el, const struct mktme_attr *attr)
 {
-	xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
-	xmlNodePtr el = doc ? xmlNewDocNode(doc, NULL,
-					    (const xmlChar *)MKTME_ELEMENT, NULL) : NULL;
-	xmlBufferPtr buf = NULL;
-	xmlNsPtr ns;
-	char *out = NULL;
+	xmlNsPtr ns = xmlNewNs(el, (const xmlChar *)MKTME_NS,
+			       (const xmlChar *)MKTME_NS_PREFIX);
 
-	if (!el)
-		goto out;
-	xmlDocSetRootElement(doc, el);
-	ns = xmlNewNs(el, (const xmlChar *)MKTME_NS, (const xmlChar *)MKTME_NS_PREFIX);
 	if (!ns)
-		goto out;
+		return -1;
 	xmlSetNs(el, ns);
 	if (!xmlSetProp(el, (const xmlChar *)"type", (const xmlChar *)attr->type) ||
 	    !xmlSetProp(el, (const xmlChar *)"algorithm",
 			(const xmlChar *)attr->algorithm) ||
 	    (attr->key[0] && !xmlSetProp(el, (const xmlChar *)"key",
 					  (const xmlChar *)attr->key)))
+		return -1;
+	return 0;
+}
+
+char *mktme_attr_to_xml(const struct mktme_attr *attr)
+{
+	xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
+	xmlNodePtr el = doc ? xmlNewDocNode(doc, NULL,
+					    (const xmlChar *)MKTME_ELEMENT, NULL) : NULL;
+	xmlBufferPtr buf = NULL;
+	char *out = NULL;
+
+	if (!el)
+		goto out;
+	xmlDocSetRootElement(doc, el);
+	if (set_mktme_props(el, attr))
 		goto out;
 	buf = xmlBufferCreate();
 	if (buf && xmlNodeDump(buf, doc, el, 0, 0) >= 0)
@@ -356,7 +365,6 @@ static int set_metadata(xmlDocPtr doc, xmlNodePtr root,
 			const struct mktme_attr *attr, struct mkerr *e)
 {
 	xmlNodePtr md = child(root, "metadata"), c, next, el;
-	xmlNsPtr ns;
 
 	for (c = md ? md->children : NULL; c; c = next) {
 		next = c->next;
@@ -380,15 +388,7 @@ static int set_metadata(xmlDocPtr doc, xmlNodePtr root,
 	if (!el)
 		return mkerr_set(e, "out of memory");
 	xmlAddChild(md, el);
-	ns = xmlNewNs(el, (const xmlChar *)MKTME_NS, (const xmlChar *)MKTME_NS_PREFIX);
-	if (!ns)
-		return mkerr_set(e, "out of memory");
-	xmlSetNs(el, ns);
-	if (!xmlSetProp(el, (const xmlChar *)"type", (const xmlChar *)attr->type) ||
-	    !xmlSetProp(el, (const xmlChar *)"algorithm",
-			(const xmlChar *)attr->algorithm) ||
-	    (attr->key[0] && !xmlSetProp(el, (const xmlChar *)"key",
-					  (const xmlChar *)attr->key)))
+	if (set_mktme_props(el, attr))
 		return mkerr_set(e, "out of memory");
 	return 0;
 }

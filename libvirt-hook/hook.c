@@ -430,11 +430,59 @@ static int qmp_dir(struct hook *h)
 	return 0;
 }
 
+/*
+ * Take the state's lock and load the state into S: the lock's descriptor,
+ * or -1 with nothing held.  unlock_state() undoes it.
+ */
+static int lock_state(struct hook *h, struct state *s)
+{
+	int lock = state_lock(h->cfg.state_dir, h->cfg.qemu_group, &h->err);
+
+	if (lock < 0)
+		return -1;
+	if (state_load(h->cfg.state_dir, s, &h->err)) {
+		state_unlock(lock);
+		return -1;
+	}
+	return lock;
+}
+
+/* Free S and release the lock lock_state() took */
+static void unlock_state(struct state *s, int lock)
+{
+	state_free(s);
+	state_unlock(lock);
+}
+
+/* D is in PHASE, under the libvirtd running this hook */
+static void set_entry_phase(const struct hook *h, struct state_domain *d,
+			    const char *phase)
+{
+	snprintf(d->phase, sizeof(d->phase), "%s", phase);
+	snprintf(d->daemon, sizeof(d->daemon), "%s", h->daemon);
+}
+
+/* Add H's domain to S, using the key DESC, in PHASE */
+static int add_entry(struct hook *h, struct state *s, const char *desc,
+		     const char *phase)
+{
+	struct state_domain nd;
+
+	memset(&nd, 0, sizeof(nd));
+	snprintf(nd.uuid, sizeof(nd.uuid), "%s", h->dom.uuid);
+	snprintf(nd.name, sizeof(nd.name), "%s", h->dom.name);
+	snprintf(nd.key, sizeof(nd.key), "%s", desc);
+	set_entry_phase(h, &nd, phase);
+	if (state_add_domain(s, &nd))
+		return mkerr_set(&h->err, "out of memory");
+	return 0;
+}
+
 /* prepare: the domain's key exists and the state says so, or the start fails */
 static int act_prepare(struct hook *h)
 {
 	struct state s;
-	struct state_domain nd, *old;
+	struct state_domain *old;
 	struct state_key *k, *ok;
 	key_serial_t ring;
 	char desc[128];
@@ -446,11 +494,9 @@ static int act_prepare(struct hook *h)
 	if (!h->dom.marked)
 		return 0;
 	key_description(&h->dom, desc, sizeof(desc));
-	lock = state_lock(h->cfg.state_dir, h->cfg.qemu_group, &h->err);
+	lock = lock_state(h, &s);
 	if (lock < 0)
 		return -1;
-	if (state_load(h->cfg.state_dir, &s, &h->err))
-		goto unlock;
 	ring = keys_ring(h->cfg.keyring, &h->err);
 	if (ring < 0 || reconcile(h, &s, ring, h->dom.uuid, false))
 		goto out;
@@ -467,19 +513,10 @@ static int act_prepare(struct hook *h)
 	if (!k)
 		goto out;
 	if (!old) {
-		memset(&nd, 0, sizeof(nd));
-		snprintf(nd.uuid, sizeof(nd.uuid), "%s", h->dom.uuid);
-		snprintf(nd.name, sizeof(nd.name), "%s", h->dom.name);
-		snprintf(nd.key, sizeof(nd.key), "%s", desc);
-		snprintf(nd.phase, sizeof(nd.phase), "prepared");
-		snprintf(nd.daemon, sizeof(nd.daemon), "%s", h->daemon);
-		if (state_add_domain(&s, &nd)) {
-			mkerr_set(&h->err, "out of memory");
+		if (add_entry(h, &s, desc, "prepared"))
 			goto undo;
-		}
 	} else {
-		snprintf(old->phase, sizeof(old->phase), "prepared");
-		snprintf(old->daemon, sizeof(old->daemon), "%s", h->daemon);
+		set_entry_phase(h, old, "prepared");
 	}
 	if (state_save(h->cfg.state_dir, &s, h->cfg.qemu_group, &h->err) ||
 	    qmp_dir(h))
@@ -495,9 +532,7 @@ undo:
 		keys_revoke(ring, k->serial, &ignored);
 	}
 out:
-	state_free(&s);
-unlock:
-	state_unlock(lock);
+	unlock_state(&s, lock);
 	return ret;
 }
 
@@ -535,11 +570,9 @@ static int set_phase(struct hook *h, const char *phase)
 	struct state s;
 	int lock, ret = -1;
 
-	lock = state_lock(h->cfg.state_dir, h->cfg.qemu_group, &h->err);
+	lock = lock_state(h, &s);
 	if (lock < 0)
 		return -1;
-	if (state_load(h->cfg.state_dir, &s, &h->err))
-		goto unlock;
 	d = state_find_domain(&s, h->dom.uuid);
 	if (!d || !strcmp(d->phase, phase)) {
 		ret = 0;
@@ -549,9 +582,7 @@ static int set_phase(struct hook *h, const char *phase)
 	crash_point(h, "before-save");
 	ret = state_save(h->cfg.state_dir, &s, h->cfg.qemu_group, &h->err);
 out:
-	state_free(&s);
-unlock:
-	state_unlock(lock);
+	unlock_state(&s, lock);
 	return ret;
 }
 
@@ -572,11 +603,9 @@ static int act_release(struct hook *h)
 	int lock, ret = -1;
 
 	/* Unmarked since prepare (virsh edit while running)?  Look anyway */
-	lock = state_lock(h->cfg.state_dir, h->cfg.qemu_group, &h->err);
+	lock = lock_state(h, &s);
 	if (lock < 0)
 		return -1;
-	if (state_load(h->cfg.state_dir, &s, &h->err))
-		goto unlock;
 	if (!s.nkeys && !s.ndomains) {
 		ret = 0;
 		goto out;
@@ -589,9 +618,7 @@ static int act_release(struct hook *h)
 	ret = save_if_changed(h, &s, before);
 out:
 	free(before);
-	state_free(&s);
-unlock:
-	state_unlock(lock);
+	unlock_state(&s, lock);
 	return ret;
 }
 
@@ -604,7 +631,7 @@ unlock:
  */
 static int act_reconnect(struct hook *h)
 {
-	struct state_domain nd, *d;
+	struct state_domain *d;
 	struct state_key *k;
 	key_serial_t ring;
 	struct state s;
@@ -613,6 +640,7 @@ static int act_reconnect(struct hook *h)
 	char *before = NULL;
 	int lock, ret = -1;
 
+	/* Not lock_state(): a state that does not load is reported, not failed */
 	lock = state_lock(h->cfg.state_dir, h->cfg.qemu_group, &h->err);
 	if (lock < 0)
 		return -1;
@@ -624,8 +652,7 @@ static int act_reconnect(struct hook *h)
 		goto out;
 	d = state_find_domain(&s, h->dom.uuid);
 	if (d) {
-		snprintf(d->phase, sizeof(d->phase), "started");
-		snprintf(d->daemon, sizeof(d->daemon), "%s", h->daemon);
+		set_entry_phase(h, d, "started");
 	} else if (h->dom.marked) {
 		key_description(&h->dom, desc, sizeof(desc));
 		if (keys_find(ring, h->cfg.key_type, desc, &h->err) <= 0) {
@@ -635,16 +662,8 @@ static int act_reconnect(struct hook *h)
 				h->dom.name, desc, h->cfg.keyring);
 		} else {
 			k = get_key(h, &s, ring, desc, &created_now);
-			memset(&nd, 0, sizeof(nd));
-			snprintf(nd.uuid, sizeof(nd.uuid), "%s", h->dom.uuid);
-			snprintf(nd.name, sizeof(nd.name), "%s", h->dom.name);
-			snprintf(nd.key, sizeof(nd.key), "%s", desc);
-			snprintf(nd.phase, sizeof(nd.phase), "started");
-			snprintf(nd.daemon, sizeof(nd.daemon), "%s", h->daemon);
-			if (k && state_add_domain(&s, &nd)) {
-				mkerr_set(&h->err, "out of memory");
+			if (k && add_entry(h, &s, desc, "started"))
 				goto out;
-			}
 		}
 	}
 	crash_point(h, "before-save");

@@ -36,7 +36,7 @@ install -D -m 0644 "$H/qemu.conf" "$stage/etc/libvirt/qemu.conf"
 install -D -m 0644 "$H/libvirtd-tcp.conf" "$stage/etc/libvirt/libvirtd-lab-tcp.conf"
 install -D -m 0755 "$H/init" "$stage/usr/local/sbin/mktme-host-init"
 install -D -m 0755 /bin/busybox "$stage/usr/local/lib/mktme-kvm/lab/busybox"
-for t in host-lib.sh host-smoke.sh host-demo.sh host-migrate.sh; do
+for t in host-lib.sh host-smoke.sh host-demo.sh host-bench.sh host-migrate.sh; do
 	install -D -m 0755 "$H/$t" "$stage/usr/local/lib/mktme-kvm/lab/$t"
 done
 

@@ -9,6 +9,10 @@
 #   linux.sh path     prints the directory the current series builds to
 #   linux.sh selftests TREE OUT   build the series' kselftests of TREE
 #
+# LINUX_VARIANT=bench: the benchmark kernel instead, the same without
+# lockdep, KASAN and KUnit (kvm/config-bench on top of kvm/config), so
+# that what the benchmarks time is the series, not the debug checks.
+#
 # The lab kernel is small: tinyconfig plus kvm/config (what the lab needs,
 # with lockdep, KASAN and KUnit).  Builds are cached in $CACHE/linux/<hash>,
 # the hash covering the pinned source, the series, the fragment and the
@@ -19,6 +23,12 @@ set -euo pipefail
 LINUX_RECIPE=2
 PATCHES=$TOP/kvm
 TREE=$TOP/build/linux
+VARIANT=${LINUX_VARIANT:-lab}
+case $VARIANT in
+lab) FRAGMENTS=("$PATCHES/config") ;;
+bench) FRAGMENTS=("$PATCHES/config" "$PATCHES/config-bench") ;;
+*) die "LINUX_VARIANT is lab or bench, not $VARIANT" ;;
+esac
 
 unpack_linux() {
 	mkdir -p "$1"
@@ -28,7 +38,8 @@ unpack_linux() {
 build_hash() {
 	{
 		echo "$LINUX_SOURCE_VERSION recipe $LINUX_RECIPE"
-		cat "$PATCHES/config"
+		[ "$VARIANT" = lab ] || echo "variant $VARIANT"
+		cat "${FRAGMENTS[@]}"
 		series_files "$PATCHES" | while read -r p; do cat "$p"; done
 	} | sha256sum | cut -c1-16
 }
@@ -36,13 +47,19 @@ build_hash() {
 cmd_config() {
 	local src=$1 missing
 	make -C "$src" -s tinyconfig >/dev/null
-	(cd "$src" && scripts/kconfig/merge_config.sh -m .config "$PATCHES/config") >/dev/null
+	(cd "$src" && scripts/kconfig/merge_config.sh -m .config "${FRAGMENTS[@]}") >/dev/null
 	make -C "$src" -s olddefconfig >/dev/null
-	# Every option the fragment asks for must have made it
-	missing=$(grep -E '^CONFIG_[A-Z0-9_]+=' "$PATCHES/config" | while read -r l; do
-		grep -qx "$l" "$src/.config" || echo "$l"
+	# Every option the fragments ask for must have made it (the last
+	# fragment to name an option decides)
+	missing=$(cat "${FRAGMENTS[@]}" | sed -nE 's/^(# )?(CONFIG_[A-Z0-9_]+)[= ].*/\2/p' |
+		sort -u | while read -r o; do
+		l=$(grep -hE "^(# )?$o[= ]" "${FRAGMENTS[@]}" | tail -1)
+		case $l in
+		"# "*) ! grep -q "^$o=" "$src/.config" || echo "$o unset" ;;
+		*) grep -qx "$l" "$src/.config" || echo "$l" ;;
+		esac
 	done)
-	[ -z "$missing" ] || die "kvm/config options not taken (dependencies?): $missing"
+	[ -z "$missing" ] || die "kernel config options not taken (dependencies?): $missing"
 }
 
 cmd_tree() {
@@ -64,7 +81,7 @@ build_linux() {	# build_linux WORK OUT
 	unpack_linux "$work"
 	apply_series "$work" "$PATCHES"
 	cmd_config "$work"
-	log "building the lab kernel in $work (log: $work/build.log)"
+	log "building the $VARIANT kernel in $work (log: $work/build.log)"
 	if ! make -C "$work" -j"$JOBS" bzImage >"$work/build.log" 2>&1; then
 		grep -E 'error|Error' "$work/build.log" | head -20 >&2
 		die "kernel build failed"

@@ -7,6 +7,7 @@
 # test failed.
 #
 #   tests/run.sh [SUITE...]     (default: all; see the list below)
+#   TEST_JOBS=N                 suites run N at a time (default 2)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
@@ -128,19 +129,34 @@ suite_libvirt_lab() {
 suite_libvirt_migrate() { LAB_LOGS=$LOGS tests/lab/pair.sh libvirt-migrate 3600 host-migrate.sh; }
 
 PY_TEST=/usr/bin/python3
-ALL="unit qemu_options qemu_qtest conformance_intel conformance_amd conformance_absent
-conformance_nested kernel_keys_intel kernel_keys_amd kernel_keyed kernel_kvm kernel_cli
-checkpatch libvirt_host libvirt_lab"
-# Not in the default list, for the CI time budget: qemu_keyed (10-20
-# minutes; make test-qemu runs it)
-suites=${*:-$ALL}
+# Longest first.  Suites on one line run one after another (the ones
+# that use this machine's keyrings and libvirtd); lines run
+# $TEST_JOBS at a time (default 2: the lab's QEMU runs a guest CPU on
+# one host core)
+ALL="qemu_keyed
+libvirt_lab
+kernel_keyed
+qemu_qtest
+kernel_kvm
+unit qemu_options checkpatch libvirt_host
+kernel_keys_intel kernel_keys_amd kernel_cli
+conformance_intel conformance_amd conformance_absent conformance_nested"
+JOBS=${TEST_JOBS:-2}
+if [ $# -gt 0 ]; then
+	jobs_list=$(printf '%s\n' "$@")
+else
+	jobs_list=$ALL
+fi
 
-passed=0 failed=0 skipped=0
-for s in $suites; do
+run_suite() {	# run_suite NAME: its TAP in $LOGS/NAME.tap, then NAME.done
+	local s=$1 start=$SECONDS
+	rm -f "$LOGS/$s.done"
+	"suite_$s" >"$LOGS/$s.tap" 2>"$LOGS/$s.stderr"
+	echo $((SECONDS - start)) >"$LOGS/$s.done"
+}
+report() {	# report NAME: print its TAP and counts, add them up
+	local s=$1 out="$LOGS/$1.tap" p k f
 	echo "=== $s"
-	out="$LOGS/$s.tap"
-	start=$SECONDS
-	"suite_$s" >"$out" 2>"$LOGS/$s.stderr"
 	cat "$out"
 	p=$(grep -cE '^ok\b' "$out")
 	k=$(grep -cE '^ok\b.*# *(SKIP|skip)' "$out")
@@ -151,7 +167,44 @@ for s in $suites; do
 		f=1
 	fi
 	passed=$((passed + p - k)) skipped=$((skipped + k)) failed=$((failed + f))
-	echo "=== $s: $((p - k)) passed, $f failed, $k skipped ($((SECONDS - start)) s)"
+	echo "=== $s: $((p - k)) passed, $f failed, $k skipped ($(cat "$LOGS/$s.done") s)"
+}
+
+passed=0 failed=0 skipped=0
+pending=() running=0
+while read -r line; do
+	[ -n "$line" ] || continue
+	for s in $line; do
+		rm -f "$LOGS/$s.done"
+		pending+=("$s")
+	done
+	if [ "$running" -ge "$JOBS" ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+	( for s in $line; do run_suite "$s"; done ) &
+	running=$((running + 1))
+	# Report what has finished, as it finishes
+	left=()
+	for s in "${pending[@]}"; do
+		if [ -e "$LOGS/$s.done" ]; then report "$s"; else left+=("$s"); fi
+	done
+	pending=("${left[@]}")
+done <<<"$jobs_list"
+while [ "${#pending[@]}" -gt 0 ]; do
+	wait -n
+	if [ -z "$(jobs -rp)" ]; then
+		# Nothing runs any more: a suite that did not finish failed
+		for s in "${pending[@]}"; do
+			[ -e "$LOGS/$s.done" ] || echo "killed" >"$LOGS/$s.done"
+			[ -s "$LOGS/$s.tap" ] || echo "not ok - $s: did not finish" >"$LOGS/$s.tap"
+		done
+	fi
+	left=()
+	for s in "${pending[@]}"; do
+		if [ -e "$LOGS/$s.done" ]; then report "$s"; else left+=("$s"); fi
+	done
+	pending=("${left[@]}")
 done
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -10,8 +10,8 @@
 # And the wall time of virsh migrate --live with and without the attribute
 # between two emulated hosts (tests/lab/pair.sh).
 # BENCH_ONLY=PART[,PART...] runs only those parts: hook, emulator, keys,
-# keyed, hotpath, kvmfault, qemu, migrate (the whole run takes hours; the
-# emulator's part, with Debian's kernel, a few minutes).
+# keyed, hotpath, kvmfault, qemu, virsh, migrate (the whole run takes hours;
+# the emulator's part, with Debian's kernel, a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/common.sh
@@ -86,12 +86,34 @@ print("| first run (first touch of 66 MiB), KeyID 0 / KeyID 1 | %.3f s / %.3f s 
 fi
 
 lab_kernel="$(cat build/linux-dir)/bzImage"
+# labbench NAME KERNEL TIMEOUT LAB.PY-OPTION...: one lab run, its console
+# and TAP in build/test-logs/NAME.*; prints the @@BENCH JSON it printed
+labbench() {
+	local name=$1 kernel=$2 timeout=$3
+	shift 3
+	tests/lab/lab.py --qemu "$qemu" --kernel "$kernel" --timeout "$timeout" \
+		--log "build/test-logs/$name.console" "$@" >"build/test-logs/$name.tap"
+	sed -n 's/^@@BENCH //p' "build/test-logs/$name.tap"
+}
+# ratio_rows A B "NAME:KEY"...: for the @@BENCH JSON on stdin, a table
+# row per NAME: KEY_A, KEY_B (a list counts as its median) and B / A
+ratio_rows() {
+	/usr/bin/python3 -c '
+import json, statistics, sys
+b = json.loads(sys.stdin.read())
+a_, b_ = sys.argv[1:3]
+val = lambda v: statistics.median(v) if isinstance(v, list) else v
+for arg in sys.argv[3:]:
+    name, k = arg.rsplit(":", 1)
+    x, y = val(b[k + "_" + a_]), val(b[k + "_" + b_])
+    print("| %s | %.2f | %.2f | %.3f |" % (name, x, y, y / x))' "$@"
+}
+# The same kernel without lockdep, KASAN and KUnit (make linux-bench), for
+# what times KVM and QEMU: the debug checks would be most of it
+bench_kernel="$(cat build/linux-bench-dir)/bzImage"
 keybench() {	# keybench CPU: the @@BENCH line of the keybench program
-	tests/lab/lab.py --qemu "$qemu" --kernel "$lab_kernel" \
-		--initrd build/lab/initramfs.cpio.gz --cpu "$1" --memory 2048M \
-		--append "lab.run=keybench quiet" --timeout 1200 \
-		--log build/test-logs/keybench.console >build/test-logs/keybench.tap
-	sed -n 's/^@@BENCH //p' build/test-logs/keybench.tap
+	labbench keybench "$lab_kernel" 1200 --initrd build/lab/initramfs.cpio.gz \
+		--cpu "$1" --memory 2048M --append "lab.run=keybench quiet"
 }
 if want keys; then
 {
@@ -118,12 +140,9 @@ fi
 # mprotect(), and with a no-encrypt KeyID to tell the keyed path from the
 # emulator's AES.  Median of the runs.
 keyedbench() {
-	tests/lab/lab.py --qemu "$qemu" --kernel "$lab_kernel" \
-		--initrd build/lab/initramfs.cpio.gz \
+	labbench keyedbench "$lab_kernel" 1200 --initrd build/lab/initramfs.cpio.gz \
 		--cpu max,vendor=GenuineIntel,tme-mk=on --memory 1024M \
-		--append "lab.run=keyedbench quiet" --timeout 1200 \
-		--log build/test-logs/keyedbench.console >build/test-logs/keyedbench.tap
-	sed -n 's/^@@BENCH //p' build/test-logs/keyedbench.tap
+		--append "lab.run=keyedbench quiet"
 }
 if want keyed; then
 {
@@ -149,50 +168,42 @@ fi
 # What keyed memory costs plain memory: fault, copy on write and free of
 # 1 GiB before and after the first use of a key (the hooks switched on)
 hotpathbench() {
-	tests/lab/lab.py --qemu "$qemu" --kernel "$lab_kernel" \
-		--initrd build/lab/initramfs.cpio.gz \
+	labbench hotpathbench "$lab_kernel" 3600 --initrd build/lab/initramfs.cpio.gz \
 		--cpu max,vendor=GenuineIntel,tme-mk=on --memory 4096M --icount 0 \
-		--append "lab.run=hotpathbench quiet" --timeout 3600 \
-		--log build/test-logs/hotpathbench.console >build/test-logs/hotpathbench.tap
-	sed -n 's/^@@BENCH //p' build/test-logs/hotpathbench.tap
+		--append "lab.run=hotpathbench quiet"
 }
 if want hotpath; then
 {
 	echo
 	echo "| 1 GiB of plain memory (lab kernel, lockdep + KASAN, median of 3; millions of TSC ticks under -icount, i.e. instructions) | no key used yet | a key used | ratio |"
 	echo "|---|---|---|---|"
-	hotpathbench | /usr/bin/python3 -c '
-import json, sys
-b = json.loads(sys.stdin.read())
-for name, k in (("page fault (first write)", "fault"),
-                ("copy on write (child writes)", "cow"),
-                ("free (munmap)", "free")):
-    off, on = b[k + "_off"], b[k + "_on"]
-    print("| %s | %.1f | %.1f | %.3f |" % (name, off, on, on / off))'
+	hotpathbench | ratio_rows off on "page fault (first write):fault" \
+		"copy on write (child writes):cow" "free (munmap):free"
 } | tee -a "$out"
 fi
 
 # KVM's own cost of faulting in guest memory, keyed (no-encrypt key) and
-# not: kvm-amd on the emulated AMD model, the guest nested, under -icount
-kvmfaultbench() {
-	tests/lab/lab.py --qemu "$qemu" --kernel "$lab_kernel" \
-		--initrd build/lab/initramfs.cpio.gz \
+# not: kvm-amd on the emulated AMD model, the guest nested, under -icount;
+# on the benchmark kernel and on the lab kernel (lockdep + KASAN)
+kvmfaultbench() {	# kvmfaultbench KERNEL NAME
+	labbench "kvmfaultbench-$2" "$1" 3600 --initrd build/lab/initramfs.cpio.gz \
 		--cpu max,tme-mk=on --memory 1024M --icount 0 \
-		--append "lab.run=kvmfaultbench quiet" --timeout 3600 \
-		--log build/test-logs/kvmfaultbench.console >build/test-logs/kvmfaultbench.tap
-	sed -n 's/^@@BENCH //p' build/test-logs/kvmfaultbench.tap
+		--append "lab.run=kvmfaultbench quiet"
 }
 if want kvmfault; then
 {
 	echo
-	echo "| KVM faulting in 64 MiB of guest memory (16384 NPT violations; lab kernel, lockdep + KASAN, median of 3; millions of TSC ticks under -icount) | Mticks |"
-	echo "|---|---|"
-	kvmfaultbench | /usr/bin/python3 -c '
-import json, sys
+	echo "| KVM faulting in 64 MiB of guest memory (16384 NPT violations, median of 3; millions of TSC ticks under -icount) | plain VM | VM bound to a no-encrypt key, memory keyed | ratio keyed / plain | plain VM, its memory in transparent huge pages |"
+	echo "|---|---|---|---|---|"
+	for k in "benchmark kernel (no lockdep, KASAN):$bench_kernel:bench" \
+		"lab kernel (lockdep + KASAN):$lab_kernel:lab"; do
+		IFS=: read -r what kernel name <<<"$k"
+		kvmfaultbench "$kernel" "$name" | WHAT=$what /usr/bin/python3 -c '
+import json, os, sys
 b = json.loads(sys.stdin.read())
-print("| plain VM | %.1f |" % b["plain"])
-print("| VM bound to a no-encrypt key, memory keyed | %.1f |" % b["keyed"])
-print("| ratio keyed / plain | %.3f |" % (b["keyed"] / b["plain"]))'
+print("| %s | %.1f | %.1f | **%.3f** | %.1f |" % (os.environ["WHAT"], b["plain"],
+      b["keyed"], b["keyed"] / b["plain"], b["plain_thp"]))'
+	done
 } | tee -a "$out"
 fi
 
@@ -200,26 +211,44 @@ fi
 # guest under the patched QEMU with KVM on the emulated host (nested SVM),
 # alternately, one run of the lab (tests/lab/guest/qemu_keyed.c bench)
 qemubench() {
-	tests/lab/lab.py --qemu "$qemu" --kernel "$lab_kernel" \
-		--initrd build/lab/initramfs-qemu.cpio.gz \
-		--cpu max,tme-mk=on --memory 1024M \
-		--append "lab.run=bench-boot.sh quiet qemu_bench=${QEMU_RUNS:=3}" \
-		--timeout 3600 --log build/test-logs/qemubench.console \
-		>build/test-logs/qemubench.tap
-	sed -n 's/^@@BENCH //p' build/test-logs/qemubench.tap
+	labbench qemubench "$bench_kernel" 3600 \
+		--initrd build/lab/initramfs-qemu.cpio.gz --cpu max,tme-mk=on \
+		--memory 1024M \
+		--append "lab.run=bench-boot.sh quiet qemu_bench=${QEMU_RUNS:=3}"
 }
 if want qemu; then
 {
 	echo
-	echo "| the same guest (Debian's kernel, 256 MiB) under the patched QEMU with KVM on the emulated host (lab kernel, lockdep + KASAN, nested SVM), median of ${QEMU_RUNS} | memory-backend-ram | memory-backend-mktme | ratio |"
+	echo "| the same guest (Debian's kernel, 256 MiB) under the patched QEMU with KVM on the emulated host (benchmark kernel, no lockdep or KASAN, nested SVM), median of ${QEMU_RUNS} | memory-backend-ram | memory-backend-mktme | ratio |"
 	echo "|---|---|---|---|"
-	qemubench | /usr/bin/python3 -c '
+	qemubench | ratio_rows ram mktme "QEMU start, to its monitor (s):start" \
+		"boot to the guest's init (s):init"
+} | tee -a "$out"
+fi
+
+# virsh start to the guest's init, the same tiny KVM domain without and
+# with the mktme-kvm attribute, alternately, in the lab's Debian host
+# (tests/lab/host/host-bench.sh)
+virshbench() {
+	labbench virshbench "$bench_kernel" 3600 \
+		--disk "$(cat build/host-image)/host.img" \
+		--cpu max,tme-mk=on,tme-mk-keyid-bits=2 --memory 2048M \
+		--append "lab.run=host-bench.sh quiet root=/dev/vda rw init=/usr/local/sbin/mktme-host-init host_bench_runs=${VIRSH_RUNS:=3}"
+}
+if want virsh; then
+{
+	echo
+	echo "| virsh start of the tiny KVM guest (128 MiB) on the lab's Debian host (benchmark kernel, nested SVM), median of ${VIRSH_RUNS} | without the attribute | with it (memory-backend-mktme) | ratio |"
+	echo "|---|---|---|---|"
+	virshbench >build/test-logs/virshbench.json
+	ratio_rows plain enc "virsh start returns (s):start" \
+		"virsh start to the guest's init (s):init" <build/test-logs/virshbench.json
+	/usr/bin/python3 -c '
 import json, sys
-b = json.loads(sys.stdin.read())
-for name, k in (("QEMU start, to its monitor (s)", "start"),
-                ("boot to the guest'"'"'s init (s)", "init")):
-    r, m = b[k + "_ram"], b[k + "_mktme"]
-    print("| %s | %.2f | %.2f | %.2f |" % (name, r, m, m / r))'
+b = json.load(sys.stdin)
+print("| runs, in order (to init, s) | %s | %s | |" % tuple(
+    " ".join("%.1f" % x for x in b["init_" + d]) for d in ("plain", "enc")))' \
+		<build/test-logs/virshbench.json
 } | tee -a "$out"
 fi
 

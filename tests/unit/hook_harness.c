@@ -27,7 +27,6 @@ static const char *bin(const char *env, const char *def)
 void setup(void)
 {
 	char cfg[400], *real;
-	FILE *f;
 
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(state_dir, sizeof(state_dir), "%s/run", dir);
@@ -39,9 +38,7 @@ void setup(void)
 	free(real);
 	/* "QEMU" is echo: the wrapper's exec shows the rewritten argv */
 	snprintf(cfg, sizeof(cfg), "%s/wrapper.json", dir);
-	f = fopen(cfg, "w");
-	fputs("{\"qemu\": \"/bin/echo\"}", f);
-	fclose(f);
+	put_file(dir, "wrapper.json", "{\"qemu\": \"/bin/echo\"}");
 	setenv("MKTME_KVM_STATE_DIR", state_dir, 1);
 	setenv("MKTME_KVM_SCHEMA", "libvirt-hook/domain-encryption.rng", 1);
 	setenv("MKTME_KVM_WRAPPER", wrapper_path, 1);
@@ -53,15 +50,13 @@ void setup(void)
 
 void teardown(void)
 {
-	char cmd[128];
 	key_serial_t r = keyctl_search(KEY_SPEC_USER_KEYRING, "keyring", ring_name, 0);
 
 	if (r > 0) {
 		keyctl_clear(r);
 		keyctl_unlink(r, KEY_SPEC_USER_KEYRING);
 	}
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_assert_eq(system(cmd), 0);
+	remove_tree(dir);
 }
 
 int run(const char *prog, char *const argv[], const char *xml)

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 
 #include "../../libvirt-hook/hook_state.h"
+#include "unit_helpers.h"
 
 #define NS "https://mktme-kvm.org/schemas/domain/1.0"
 #define UUID1 "0b8f1e4c-1111-2222-3333-000000000001"

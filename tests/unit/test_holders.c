@@ -9,31 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "../../tools/mktmectl/holders.h"
+#include "unit_helpers.h"
 
 static char dir[] = "/tmp/mktmectl-holders-XXXXXX";
 static char proc[300], kvm[300];
 
 static void put(const char *rel, const char *content)
 {
-	char path[512], *slash;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	for (slash = strchr(path + strlen(dir) + 1, '/'); slash;
-	     slash = strchr(slash + 1, '/')) {
-		*slash = 0;
-		mkdir(path, 0755);
-		*slash = '/';
-	}
-	f = fopen(path, "w");
-	cr_assert_not_null(f, "%s", path);
-	fputs(content, f);
-	fclose(f);
+	put_file(dir, rel, content);
 }
 
 /* qemu (pid 100): two keyed VMAs with KeyID 5, one VM bound to 5; a
@@ -67,10 +52,7 @@ static void fake_system(void)
 
 static void remove_system(void)
 {
-	char cmd[400];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_expect_eq(system(cmd), 0);
+	remove_tree(dir);
 }
 
 TestSuite(holders, .init = fake_system, .fini = remove_system);
@@ -122,39 +104,28 @@ Test(holders, json)
 {
 	struct mktme_holder h = { .keyid = 3, .pid = 42, .comm = "qemu",
 				  .keyed_kb = 8, .vms = 1 };
-	json_object *o = mktme_holder_json(&h), *v;
+	json_object *o = mktme_holder_json(&h);
 
-	cr_assert(json_object_object_get_ex(o, "keyid", &v));
-	cr_expect_eq(json_object_get_int(v), 3);
-	cr_assert(json_object_object_get_ex(o, "comm", &v));
-	cr_expect_str_eq(json_object_get_string(v), "qemu");
-	cr_assert(json_object_object_get_ex(o, "vms", &v));
-	cr_expect_eq(json_object_get_int(v), 1);
+	cr_expect_eq(json_object_get_int(json_member(o, "keyid")), 3);
+	cr_expect_str_eq(json_object_get_string(json_member(o, "comm")), "qemu");
+	cr_expect_eq(json_object_get_int(json_member(o, "vms")), 1);
 	json_object_put(o);
 }
 
+/* The command line, run against the fake system */
 static int run(const char *args, char *out, size_t len)
 {
-	char cmd[1024];
-	FILE *p;
-	size_t n;
-	int status;
+	char env[700];
 
-	snprintf(cmd, sizeof(cmd), "MKTMECTL_PROC=%s MKTMECTL_KVM_DEBUGFS=%s "
-		 "%s %s 2>&1", proc, kvm,
-		 getenv("MKTMECTL") ?: "build/tools/mktmectl", args);
-	p = popen(cmd, "r");
-	cr_assert_not_null(p);
-	n = fread(out, 1, len - 1, p);
-	out[n] = 0;
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	snprintf(env, sizeof(env), "MKTMECTL_PROC=%s MKTMECTL_KVM_DEBUGFS=%s",
+		 proc, kvm);
+	return run_mktmectl(env, args, out, len);
 }
 
 Test(holders, cli_text_and_json)
 {
 	char out[4096];
-	json_object *o, *v;
+	json_object *o;
 
 	cr_assert_eq(run("holders", out, sizeof(out)), 0, "%s", out);
 	cr_expect(strstr(out, "KEYID"), "%s", out);
@@ -163,9 +134,8 @@ Test(holders, cli_text_and_json)
 	o = json_tokener_parse(out);
 	cr_assert_not_null(o, "%s", out);
 	cr_assert_eq(json_object_array_length(o), 2);
-	cr_assert(json_object_object_get_ex(json_object_array_get_idx(o, 0),
-					    "keyed_kb", &v));
-	cr_expect_eq(json_object_get_int(v), 5120);
+	cr_expect_eq(json_object_get_int(json_member(json_object_array_get_idx(o, 0),
+						     "keyed_kb")), 5120);
 	json_object_put(o);
 	cr_expect_eq(run("holders extra", out, sizeof(out)), 2, "%s", out);
 }

@@ -159,9 +159,7 @@ Test(hook, corrupt_state_fails_closed_and_is_kept, .init = setup, .fini = teardo
 
 	mkdir(state_dir, 0750);
 	snprintf(path, sizeof(path), "%s/state.json", state_dir);
-	f = fopen(path, "w");
-	fputs("{garbage", f);
-	fclose(f);
+	put_file(state_dir, "state.json", "{garbage");
 	cr_expect_eq(hook("vm1", "prepare", "begin", x), 1);
 	cr_expect(strstr(out, "is not valid"), "%s", out);
 	cr_expect_eq(ring_key("mktme-kvm:" UUID1), -1, "no key was made");

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../../libvirt-hook/hook_state.h"
+#include "unit_helpers.h"
 
 static char dir[] = "/tmp/mktme-state-test-XXXXXX";
 
@@ -26,10 +27,7 @@ static void mkdir_tmp(void)
 
 static void rm_tmp(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_assert_eq(system(cmd), 0);
+	remove_tree(dir);
 }
 
 static void sample(struct state *s)
@@ -178,12 +176,9 @@ Test(state, corrupt_file_names_itself_and_the_fix, .init = mkdir_tmp, .fini = rm
 	char path[256];
 	struct state s;
 	struct mkerr e;
-	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/" STATE_FILE, dir);
-	f = fopen(path, "w");
-	fputs("{\"version\": 1, \"keys\": 5}", f);
-	fclose(f);
+	put_file(dir, STATE_FILE, "{\"version\": 1, \"keys\": 5}");
 	cr_expect_eq(state_load(dir, &s, &e), -1);
 	cr_expect(strstr(e.msg, path), "%s", e.msg);
 	cr_expect(strstr(e.msg, "mktmectl keys"), "%s", e.msg);

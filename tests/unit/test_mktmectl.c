@@ -10,10 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "../../tools/mktmectl/mktme.h"
+#include "unit_helpers.h"
 
 #define K128 "00112233445566778899aabbccddeeff"
 #define K256 K128 K128
@@ -82,51 +81,34 @@ static char dir[] = "/tmp/mktmectl-test-XXXXXX";
 
 static void put(const char *name, const char *content)
 {
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(content, f);
-	fclose(f);
+	put_file(dir, name, content);
 }
 
 static void fake_kernel(void)
 {
+	char keys[1024];
+
 	cr_assert_not_null(mkdtemp(dir));
 	put("keyid_bits", "6\n");
 	put("keyids_total", "63\n");
 	put("keyids_in_use", "2\n");
 	put("algorithms", "aes-xts-128 aes-xts-256\n");
 	put("mounts", "proc /proc proc rw 0 0\n");
-	put("keys", line_user_type);
-	{
-		char path[256];
-		FILE *f;
-
-		snprintf(path, sizeof(path), "%s/keys", dir);
-		f = fopen(path, "a");
-		fputs(line_cpu, f);
-		fputs(line_revoked, f);
-		fputs(line_released, f);
-		fclose(f);
-	}
+	snprintf(keys, sizeof(keys), "%s%s%s%s", line_user_type, line_cpu,
+		 line_revoked, line_released);
+	put("keys", keys);
 }
 
 static void remove_fake_kernel(void)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_expect_eq(system(cmd), 0);
+	remove_tree(dir);
 	strcpy(dir, "/tmp/mktmectl-test-XXXXXX");
 }
 
 Test(platform, read, .init = fake_kernel, .fini = remove_fake_kernel)
 {
 	struct mktme_platform p;
-	json_object *o, *v;
+	json_object *o;
 
 	cr_assert_eq(mktme_platform_read(dir, &p), 0);
 	cr_expect_eq(p.keyid_bits, 6);
@@ -134,10 +116,8 @@ Test(platform, read, .init = fake_kernel, .fini = remove_fake_kernel)
 	cr_expect_eq(p.keyids_in_use, 2);
 	cr_expect_str_eq(p.algorithms, "aes-xts-128 aes-xts-256");
 	o = mktme_platform_json(&p);
-	cr_assert(json_object_object_get_ex(o, "keyids_free", &v));
-	cr_expect_eq(json_object_get_int(v), 61);
-	cr_assert(json_object_object_get_ex(o, "algorithms", &v));
-	cr_expect_eq(json_object_array_length(v), 2);
+	cr_expect_eq(json_object_get_int(json_member(o, "keyids_free")), 61);
+	cr_expect_eq(json_object_array_length(json_member(o, "algorithms")), 2);
 	json_object_put(o);
 }
 
@@ -154,23 +134,19 @@ Test(keys, read_all, .init = fake_kernel, .fini = remove_fake_kernel)
 {
 	struct mktme_key_info *keys;
 	char path[256];
-	json_object *o, *v;
+	json_object *o;
 
 	snprintf(path, sizeof(path), "%s/keys", dir);
 	cr_assert_eq(mktme_keys_read(path, &keys), 3);
 	cr_expect_eq(keys[0].keyid, 5);
 	cr_expect_eq(keys[1].keyid, 7);
 	o = mktme_key_json(&keys[1]);
-	cr_assert(json_object_object_get_ex(o, "state", &v));
-	cr_expect_str_eq(json_object_get_string(v), "revoked");
+	cr_expect_str_eq(json_object_get_string(json_member(o, "state")), "revoked");
 	json_object_put(o);
 	o = mktme_key_json(&keys[2]);
-	cr_assert(json_object_object_get_ex(o, "users", &v));
-	cr_expect_null(v, "a released key's users are null");
-	cr_assert(json_object_object_get_ex(o, "keyid", &v));
-	cr_expect_null(v, "a released key's KeyID is null");
-	cr_assert(json_object_object_get_ex(o, "state", &v));
-	cr_expect_str_eq(json_object_get_string(v), "released");
+	cr_expect_null(json_member(o, "users"), "a released key's users are null");
+	cr_expect_null(json_member(o, "keyid"), "a released key's KeyID is null");
+	cr_expect_str_eq(json_object_get_string(json_member(o, "state")), "released");
 	json_object_put(o);
 	free(keys);
 }
@@ -219,34 +195,24 @@ Test(payload, errors_name_the_problem)
 /* The command line, run against the fake kernel */
 static int run(const char *args, char *out, size_t len)
 {
-	char cmd[512];
-	FILE *p;
-	size_t n;
-	int status;
+	char env[256];
 
-	snprintf(cmd, sizeof(cmd), "MKTMECTL_SYSFS=%s MKTMECTL_PROC_KEYS=%s/keys "
-		 "MKTMECTL_MOUNTS=%s/mounts %s %s 2>&1", dir, dir, dir,
-		 getenv("MKTMECTL") ?: "build/tools/mktmectl", args);
-	p = popen(cmd, "r");
-	cr_assert_not_null(p);
-	n = fread(out, 1, len - 1, p);
-	out[n] = 0;
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	snprintf(env, sizeof(env), "MKTMECTL_SYSFS=%s MKTMECTL_PROC_KEYS=%s/keys "
+		 "MKTMECTL_MOUNTS=%s/mounts", dir, dir, dir);
+	return run_mktmectl(env, args, out, len);
 }
 
 Test(cli, status_text_and_json, .init = fake_kernel, .fini = remove_fake_kernel)
 {
 	char out[4096];
-	json_object *o, *v;
+	json_object *o;
 
 	cr_assert_eq(run("status", out, sizeof(out)), 0, "%s", out);
 	cr_expect(strstr(out, "6 KeyID bits, 63 KeyIDs: 2 in use, 61 free"), "%s", out);
 	cr_assert_eq(run("--json status", out, sizeof(out)), 0);
 	o = json_tokener_parse(out);
 	cr_assert_not_null(o, "%s", out);
-	cr_assert(json_object_object_get_ex(o, "keyids_in_use", &v));
-	cr_expect_eq(json_object_get_int(v), 2);
+	cr_expect_eq(json_object_get_int(json_member(o, "keyids_in_use")), 2);
 	json_object_put(o);
 }
 
@@ -296,7 +262,7 @@ Test(misc_cgroup, v2_v1_and_none, .init = fake_kernel, .fini = remove_fake_kerne
 Test(cli, status_shows_the_misc_cgroup, .init = fake_kernel, .fini = remove_fake_kernel)
 {
 	char out[4096];
-	json_object *o, *cg, *v;
+	json_object *o, *cg;
 
 	cr_assert_eq(run("status", out, sizeof(out)), 0, "%s", out);
 	cr_expect(strstr(out, "misc cgroup: not mounted"), "%s", out);
@@ -309,28 +275,24 @@ Test(cli, status_shows_the_misc_cgroup, .init = fake_kernel, .fini = remove_fake
 	cr_assert_eq(run("--json status", out, sizeof(out)), 0, "%s", out);
 	o = json_tokener_parse(out);
 	cr_assert_not_null(o, "%s", out);
-	cr_assert(json_object_object_get_ex(o, "keyids_free", &v));
-	cr_expect_eq(json_object_get_int(v), 61);
-	cr_assert(json_object_object_get_ex(o, "misc_cgroup", &cg));
-	cr_assert(json_object_object_get_ex(cg, "capacity", &v));
-	cr_expect_eq(json_object_get_int(v), 63);
-	cr_assert(json_object_object_get_ex(cg, "version", &v));
-	cr_expect_eq(json_object_get_int(v), 2);
+	cr_expect_eq(json_object_get_int(json_member(o, "keyids_free")), 61);
+	cg = json_member(o, "misc_cgroup");
+	cr_expect_eq(json_object_get_int(json_member(cg, "capacity")), 63);
+	cr_expect_eq(json_object_get_int(json_member(cg, "version")), 2);
 	json_object_put(o);
 }
 
 Test(cli, keys_json, .init = fake_kernel, .fini = remove_fake_kernel)
 {
 	char out[4096];
-	json_object *o, *v;
+	json_object *o;
 
 	cr_assert_eq(run("--json keys", out, sizeof(out)), 0, "%s", out);
 	o = json_tokener_parse(out);
 	cr_assert_not_null(o, "%s", out);
 	cr_assert_eq(json_object_array_length(o), 3);
-	cr_assert(json_object_object_get_ex(json_object_array_get_idx(o, 0),
-					    "description", &v));
-	cr_expect_str_eq(json_object_get_string(v), "guest-1");
+	cr_expect_str_eq(json_object_get_string(
+		json_member(json_object_array_get_idx(o, 0), "description")), "guest-1");
 	json_object_put(o);
 	cr_assert_eq(run("keys", out, sizeof(out)), 0);
 	cr_expect(strstr(out, "revoked"), "%s", out);

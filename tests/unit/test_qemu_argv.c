@@ -12,6 +12,19 @@
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* ARGV rewritten with the key SERIAL, which must work and key KEYED backends */
+static char **rewrite_keyed(int argc, char **argv, int serial, int keyed)
+{
+	struct mkerr e;
+	char **out;
+	int n;
+
+	out = qemu_argv_rewrite(argc, argv, serial, &n, &e);
+	cr_assert_not_null(out, "%s", e.msg);
+	cr_expect_eq(n, keyed);
+	return out;
+}
+
 Test(qemu_argv, uuid_found_or_a_probe)
 {
 	char *dom[] = { "qemu", "-name", "guest=vm1", "-uuid",
@@ -29,13 +42,8 @@ Test(qemu_argv, q35_pc_ram_becomes_mktme)
 		"-m", "size=524288k", "-object",
 		"{\"qom-type\":\"memory-backend-ram\",\"id\":\"pc.ram\",\"size\":536870912}",
 		"-uuid", "u" };
-	struct mkerr e;
-	char **out;
-	int n;
+	char **out = rewrite_keyed(N(argv), argv, 4242, 1);
 
-	out = qemu_argv_rewrite(N(argv), argv, 4242, &n, &e);
-	cr_assert_not_null(out, "%s", e.msg);
-	cr_expect_eq(n, 1);
 	cr_expect_str_eq(out[6], "memory-backend-mktme,id=pc.ram,size=536870912,key=4242");
 	cr_expect_str_eq(out[2], argv[2], "everything else is untouched");
 	cr_expect_null(out[N(argv)]);
@@ -55,13 +63,8 @@ Test(qemu_argv, numa_cells_and_dimms_all_keyed)
 			   "\"size\":134217728}",
 		"-device", "{\"driver\":\"pc-dimm\",\"memdev\":\"memdimm0\",\"id\":\"dimm0\"}",
 		"-object", "{\"qom-type\":\"secret\",\"id\":\"s0\",\"data\":\"x\"}" };
-	struct mkerr e;
-	char **out;
-	int n;
+	char **out = rewrite_keyed(N(argv), argv, 7, 3);
 
-	out = qemu_argv_rewrite(N(argv), argv, 7, &n, &e);
-	cr_assert_not_null(out, "%s", e.msg);
-	cr_expect_eq(n, 3);
 	cr_expect_str_eq(out[4], "memory-backend-mktme,id=ram-node0,size=268435456,"
 			 "host-nodes.0=0,host-nodes.1=1,policy=bind,key=7");
 	cr_expect_str_eq(out[8], "memory-backend-mktme,id=ram-node1,size=268435456,"

@@ -19,6 +19,8 @@ void die(int status, const char *fmt, ...)
 void usage(void) __attribute__((noreturn));
 void print_json(json_object *o);
 int do_command(const struct command *table, int argc, char **argv);
+/* ARGV[0] is a command group, ARGV[1] one of TABLE's commands */
+int do_subcommand(const struct command *table, int argc, char **argv);
 
 /* mktmectl domain enable|disable|show (domain.c, with libvirt) */
 extern const struct command domain_commands[];

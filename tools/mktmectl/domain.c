@@ -95,6 +95,16 @@ static void read_info(const char *xml, const struct hook_config *cfg,
 		die(1, "%s", e.msg);
 }
 
+/* The domain's persistent (or live) XML, read into D */
+static void read_domain(struct session *s, const struct hook_config *cfg,
+			bool live, struct domain_info *d)
+{
+	char *xml = domain_xml(s, live);
+
+	read_info(xml, cfg, d);
+	free(xml);
+}
+
 /*
  * A managed save image carries the domain's XML as it was saved, and
  * virsh start restores from it: without this, a domain enabled after
@@ -177,6 +187,16 @@ static void redefine(struct session *s, const struct mktme_attr *attr,
 	redefine_managed_save(s, attr, emulator, cfg);
 }
 
+/* --json: {"domain": NAME, "encrypted": ENCRYPTED} */
+static void print_encrypted_json(const char *name, bool encrypted)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "domain", json_object_new_string(name));
+	json_object_object_add(o, "encrypted", json_object_new_boolean(encrypted));
+	print_json(o);
+}
+
 static void copy_option(const char *name, char *dst, size_t len)
 {
 	if (strlen(optarg) >= len)
@@ -224,11 +244,7 @@ static int act_domain_enable(int argc, char **argv)
 		       cfg.wrapper, virDomainIsActive(s.dom) == 1 ?
 		       " (it runs unencrypted until it is shut down)" : "");
 	} else {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "domain", json_object_new_string(argv[optind]));
-		json_object_object_add(o, "encrypted", json_object_new_boolean(1));
-		print_json(o);
+		print_encrypted_json(argv[optind], true);
 	}
 	close_domain(&s);
 	return 0;
@@ -239,23 +255,16 @@ static int act_domain_disable(int argc, char **argv)
 	struct hook_config cfg;
 	struct domain_info d;
 	struct session s;
-	char *xml;
 
 	if (argc != 2)
 		usage();
 	load_config(&cfg);
 	open_domain(&s, argv[1]);
-	xml = domain_xml(&s, false);
-	read_info(xml, &cfg, &d);
-	free(xml);
+	read_domain(&s, &cfg, false, &d);
 	/* The wrapper goes only where it is the emulator */
 	redefine(&s, NULL, strcmp(d.emulator, cfg.wrapper) ? NULL : cfg.qemu, &cfg);
 	if (json) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "domain", json_object_new_string(argv[1]));
-		json_object_object_add(o, "encrypted", json_object_new_boolean(0));
-		print_json(o);
+		print_encrypted_json(argv[1], false);
 	} else {
 		printf("domain %s: encryption disabled%s; takes effect at its next "
 		       "start\n", argv[1], strcmp(d.emulator, cfg.wrapper) ? "" :
@@ -313,21 +322,16 @@ static int act_domain_show(int argc, char **argv)
 	struct session s;
 	struct mkerr e;
 	bool active, ready, pending = false;
-	char *xml;
 
 	if (argc != 2)
 		usage();
 	load_config(&cfg);
 	open_domain(&s, argv[1]);
-	xml = domain_xml(&s, false);
-	read_info(xml, &cfg, &d);
-	free(xml);
+	read_domain(&s, &cfg, false, &d);
 	active = virDomainIsActive(s.dom) == 1;
 	ready = !domain_xml_check(&d, cfg.wrapper, &e);
 	if (active) {
-		xml = domain_xml(&s, true);
-		read_info(xml, &cfg, &live);
-		free(xml);
+		read_domain(&s, &cfg, true, &live);
 		pending = live.marked != d.marked ||
 			  memcmp(&live.attr, &d.attr, sizeof(d.attr));
 		if (live.marked)
@@ -396,7 +400,5 @@ int act_domain(int argc, char **argv)
 		argc -= 2;
 		argv += 2;
 	}
-	if (argc < 2)
-		usage();
-	return do_command(domain_commands, argc - 1, argv + 1);
+	return do_subcommand(domain_commands, argc, argv);
 }

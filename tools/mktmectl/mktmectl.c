@@ -170,6 +170,19 @@ static int act_holders(int argc, char **argv)
 	return 0;
 }
 
+/* S as a key serial (1 to 2^31 - 1, in C's notations), or 0 */
+static key_serial_t serial_or_0(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 0);
+	if (errno || *end || end == s || v <= 0 || v > 0x7fffffff)
+		return 0;
+	return v;
+}
+
 static key_serial_t parse_keyring(const char *s)
 {
 	static const struct { const char *name; key_serial_t id; } special[] = {
@@ -177,8 +190,7 @@ static key_serial_t parse_keyring(const char *s)
 		{ "@s", KEY_SPEC_SESSION_KEYRING }, { "@u", KEY_SPEC_USER_KEYRING },
 		{ "@us", KEY_SPEC_USER_SESSION_KEYRING },
 	};
-	char *end;
-	long v;
+	key_serial_t v;
 	size_t i;
 
 	for (i = 0; i < sizeof(special) / sizeof(special[0]); i++)
@@ -195,9 +207,8 @@ static key_serial_t parse_keyring(const char *s)
 			    strerror(errno));
 		return v;
 	}
-	errno = 0;
-	v = strtol(s, &end, 0);
-	if (errno || *end || end == s || v <= 0 || v > 0x7fffffff)
+	v = serial_or_0(s);
+	if (!v)
 		die(2, "bad keyring '%s': use @u, @s, @p, @t, @us, %%:NAME or a serial", s);
 	return v;
 }
@@ -294,12 +305,9 @@ static int act_key_add(int argc, char **argv)
 
 static key_serial_t parse_serial(const char *s)
 {
-	char *end;
-	long v;
+	key_serial_t v = serial_or_0(s);
 
-	errno = 0;
-	v = strtol(s, &end, 0);
-	if (errno || *end || end == s || v <= 0 || v > 0x7fffffff)
+	if (!v)
 		die(2, "bad key serial '%s'", s);
 	return v;
 }
@@ -324,9 +332,7 @@ static const struct command key_commands[] = {
 
 static int act_key(int argc, char **argv)
 {
-	if (argc < 2)
-		usage();
-	return do_command(key_commands, argc - 1, argv + 1);
+	return do_subcommand(key_commands, argc, argv);
 }
 
 static const struct command top_commands[] = {
@@ -360,44 +366,53 @@ int do_command(const struct command *table, int argc, char **argv)
 	return found->action(argc, argv);
 }
 
-void usage(void)
+int do_subcommand(const struct command *table, int argc, char **argv)
+{
+	if (argc < 2)
+		usage();
+	return do_command(table, argc - 1, argv + 1);
+}
+
+/* One usage line per command of TABLE, after "mktmectl GROUP" */
+static void usage_lines(const char *group, const struct command *table)
 {
 	const struct command *cmd;
 
+	for (cmd = table; cmd->name; cmd++)
+		fprintf(stderr, "  mktmectl %s%s %s\n", group, cmd->name, cmd->format);
+}
+
+void usage(void)
+{
 	fprintf(stderr, "usage: mktmectl [--json] COMMAND ...\n");
-	for (cmd = commands; cmd->name; cmd++)
-		fprintf(stderr, "  mktmectl %s %s\n", cmd->name, cmd->format);
-	for (cmd = key_commands; cmd->name; cmd++)
-		fprintf(stderr, "  mktmectl key %s %s\n", cmd->name, cmd->format);
+	usage_lines("", commands);
+	usage_lines("key ", key_commands);
 #ifdef MKTMECTL_LIBVIRT
-	for (cmd = domain_commands; cmd->name; cmd++)
-		fprintf(stderr, "  mktmectl domain %s %s\n", cmd->name, cmd->format);
+	usage_lines("domain ", domain_commands);
 #endif
 	exit(2);
 }
 
+/* For tests: the environment variable NAME, if set, replaces *PATH */
+static void path_from_env(const char **path, const char *name)
+{
+	const char *env = getenv(name);
+
+	if (env)
+		*path = env;
+}
+
 int main(int argc, char **argv)
 {
-	const char *env;
 	int i = 1;
 
 	commands = top_commands;
-	/* For tests: another sysfs directory or /proc/keys */
-	env = getenv("MKTMECTL_SYSFS");
-	if (env)
-		sysfs_dir = env;
-	env = getenv("MKTMECTL_PROC_KEYS");
-	if (env)
-		proc_keys = env;
-	env = getenv("MKTMECTL_PROC");
-	if (env)
-		proc_dir = env;
-	env = getenv("MKTMECTL_KVM_DEBUGFS");
-	if (env)
-		kvm_debugfs = env;
-	env = getenv("MKTMECTL_MOUNTS");
-	if (env)
-		mounts = env;
+	/* For tests: another sysfs directory, /proc/keys, /proc... */
+	path_from_env(&sysfs_dir, "MKTMECTL_SYSFS");
+	path_from_env(&proc_keys, "MKTMECTL_PROC_KEYS");
+	path_from_env(&proc_dir, "MKTMECTL_PROC");
+	path_from_env(&kvm_debugfs, "MKTMECTL_KVM_DEBUGFS");
+	path_from_env(&mounts, "MKTMECTL_MOUNTS");
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
 			json = true;

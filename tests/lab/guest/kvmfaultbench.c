@@ -4,8 +4,11 @@
  * touches each page of 64 MiB once, the VMM having faulted the memory in
  * beforehand, so that what is timed is KVM's handling of 16384 NPT/EPT
  * violations (GUP, the KeyID check, the SPTE).  The keyed VM uses a
- * no-encrypt key, so that the emulator's AES is not measured.  Three runs
- * of each, alternating; medians.  Run under -icount (the lab's --icount),
+ * no-encrypt key, so that the emulator's AES is not measured.  Keyed
+ * memory has no transparent huge pages, so the plain VM's memory is
+ * measured both without them (MADV_NOHUGEPAGE: the same memory, KVM's own
+ * cost) and with them (what a plain VM has by default).  Three runs of
+ * each, alternating; medians.  Run under -icount (the lab's --icount),
  * where the TSC counts instructions.  Millions of TSC ticks.  TAP, plus
  * one "@@BENCH" JSON line.
  */
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <x86intrin.h>
 #include <unistd.h>
 
@@ -64,8 +68,8 @@ static long long vm_stat(const struct kvm_lab_vm *v, const char *name)
 	return n;
 }
 
-/* Mticks from KVM_RUN to HLT, or < 0 */
-static double run(key_serial_t key)
+/* Mticks from KVM_RUN to HLT, or < 0; @thp: the VMM's memory may be THP */
+static double run(key_serial_t key, bool thp)
 {
 	const size_t size = TOUCH_GPA + (size_t)PAGES * PAGE;
 	struct kvm_lab_vm v;
@@ -76,6 +80,10 @@ static double run(key_serial_t key)
 	r = kvm_lab_vm_create(&v, size, key, &what);
 	if (r) {
 		tap_diag("%s: %s", what, strerror(-r));
+		goto out;
+	}
+	if (!thp && !key && madvise(v.mem, size, MADV_NOHUGEPAGE)) {
+		tap_diag("madvise(MADV_NOHUGEPAGE): %s", strerror(errno));
 		goto out;
 	}
 	/* Fault the memory in for the VMM: only KVM's faults are timed */
@@ -89,7 +97,8 @@ static double run(key_serial_t key)
 		t = now_s() - t0;
 		/* What KVM did: the same for both, or the ratio is not KVM's */
 		tap_diag("%s VM: %lld exits, %lld page faults taken, %lld fixed",
-			 key ? "keyed" : "plain", vm_stat(&v, "exits"),
+			 key ? "keyed" : thp ? "plain (THP)" : "plain",
+			 vm_stat(&v, "exits"),
 			 vm_stat(&v, "pf_taken"), vm_stat(&v, "pf_fixed"));
 	} else
 		tap_diag("exit %d", r);
@@ -107,7 +116,7 @@ static int cmp(const void *a, const void *b)
 
 int main(void)
 {
-	double plain[RUNS], keyed[RUNS];
+	double plain[RUNS], thp[RUNS], keyed[RUNS];
 	key_serial_t key;
 	bool ok = true;
 
@@ -118,18 +127,22 @@ int main(void)
 	if (!tap_ok(key > 0, "a no-encrypt key"))
 		return tap_end();
 	for (int i = 0; i < RUNS; i++) {
-		plain[i] = run(0);
-		keyed[i] = run(key);
-		ok &= tap_ok(plain[i] > 0 && keyed[i] > 0, "run %d: %d faults, "
-			     "plain VM %.1f, keyed VM %.1f Mticks", i + 1, PAGES,
-			     plain[i], keyed[i]);
+		plain[i] = run(0, false);
+		thp[i] = run(0, true);
+		keyed[i] = run(key, false);
+		ok &= tap_ok(plain[i] > 0 && thp[i] > 0 && keyed[i] > 0,
+			     "run %d: %d faults, plain VM %.1f (with THP %.1f), "
+			     "keyed VM %.1f Mticks", i + 1, PAGES, plain[i],
+			     thp[i], keyed[i]);
 	}
 	keyctl_invalidate(key);
 	if (ok) {
 		qsort(plain, RUNS, sizeof(double), cmp);
+		qsort(thp, RUNS, sizeof(double), cmp);
 		qsort(keyed, RUNS, sizeof(double), cmp);
-		printf("@@BENCH {\"faults\":%d,\"plain\":%.2f,\"keyed\":%.2f}\n",
-		       PAGES, plain[RUNS / 2], keyed[RUNS / 2]);
+		printf("@@BENCH {\"faults\":%d,\"plain\":%.2f,\"plain_thp\":%.2f,"
+		       "\"keyed\":%.2f}\n", PAGES, plain[RUNS / 2], thp[RUNS / 2],
+		       keyed[RUNS / 2]);
 	}
 	return tap_end();
 }

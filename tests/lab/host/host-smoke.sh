@@ -90,6 +90,45 @@ ok "QEMU reports it (query-mktme-memory through virsh): that KeyID, bound to KVM
 sed 's/^/# /' /tmp/qmm.out | head -3
 ok "virsh dumpxml enc shows the attribute" sh -c "virsh dumpxml enc | grep -q 'mktme:encryption'"
 ok "virsh edit enc (a change elsewhere) keeps the attribute" edit_keeps
+# Save and restore, managedsave and start, with real keys: the image holds
+# plaintext guest memory (no key is needed to read it back), the saved
+# domain holds no key, and the restored guest gets a key of its own
+serial_of() { mktmectl --json domain show "$1" | sed -n 's/.*"key_serial": \([0-9]*\).*/\1/p'; }
+secret_gpa() {
+	grep -a -m1 'mktme-guest: secret at gpa' "/var/log/$1.console" |
+		sed -n 's/.*secret at gpa \(0x[0-9a-f]*\).*/\1/p'
+}
+# secret_intact DOMAIN GPA: its guest's secret, read by QEMU (the console
+# file starts anew with each start or restore: GPA is from the first)
+secret_intact() {
+	[ -n "$2" ] && virsh qemu-monitor-command "$1" --hmp "xp /72c $2" |
+		grep -o "'.'" | tr -d "'\n" | grep -q 'mktme-kvm demo'
+}
+rekeyed() {	# rekeyed DOMAIN OLD-SERIAL: running on another key, a KeyID
+	local s
+	s=$(serial_of "$1")
+	[ -n "$s" ] && [ "$s" != "$2" ] && [ "${keyid:-0}" -gt 0 ] &&
+		[ "$(in_use)" = $((before + 1)) ]
+}
+ok "enc's guest wrote its secret" wait_for 300 eval '[ -n "$(secret_gpa enc)" ]'
+gpa=$(secret_gpa enc)
+ok "... QEMU reads it at guest physical address ${gpa:-?}" secret_intact enc "$gpa"
+serial=$(serial_of enc)
+rm -f /tmp/enc.save
+ok "virsh save enc" virsh save enc /tmp/enc.save
+ok "... saved: its key revoked and KeyID freed" released
+ok "virsh restore" virsh restore /tmp/enc.save
+keyid=$(keyid_of enc)
+ok "... the restored guest runs on a key of its own (KeyID ${keyid:-none})" rekeyed enc "$serial"
+ok "... its memory intact: QEMU reads the secret through the new key" secret_intact enc "$gpa"
+rm -f /tmp/enc.save
+serial=$(serial_of enc)
+ok "virsh managedsave enc" virsh managedsave enc
+ok "... saved: its key revoked and KeyID freed" released
+ok "virsh start enc (from the managed save image)" virsh start enc
+keyid=$(keyid_of enc)
+ok "... on a key of its own again (KeyID ${keyid:-none})" rekeyed enc "$serial"
+ok "... its memory intact" secret_intact enc "$gpa"
 ok "virsh destroy enc" virsh destroy enc
 ok "... its key revoked and KeyID freed, plain still running" released_plain_runs
 ok "virsh destroy plain; undefine both" \
