@@ -152,7 +152,6 @@ fi
 
 run_suite() {	# run_suite NAME: its TAP in $LOGS/NAME.tap, then NAME.done
 	local s=$1 start=$SECONDS
-	rm -f "$LOGS/$s.done"
 	"suite_$s" >"$LOGS/$s.tap" 2>"$LOGS/$s.stderr"
 	echo $((SECONDS - start)) >"$LOGS/$s.done"
 }
@@ -172,6 +171,15 @@ report() {	# report NAME: print its TAP and counts, add them up
 	echo "=== $s: $((p - k)) passed, $f failed, $k skipped ($(cat "$LOGS/$s.done") s)"
 }
 
+# Report the pending suites that have finished, as they finish
+report_finished() {
+	local s left=()
+	for s in "${pending[@]}"; do
+		if [ -e "$LOGS/$s.done" ]; then report "$s"; else left+=("$s"); fi
+	done
+	pending=("${left[@]}")
+}
+
 passed=0 failed=0 skipped=0
 pending=() running=0
 while read -r line; do
@@ -186,12 +194,7 @@ while read -r line; do
 	fi
 	( for s in $line; do run_suite "$s"; done ) &
 	running=$((running + 1))
-	# Report what has finished, as it finishes
-	left=()
-	for s in "${pending[@]}"; do
-		if [ -e "$LOGS/$s.done" ]; then report "$s"; else left+=("$s"); fi
-	done
-	pending=("${left[@]}")
+	report_finished
 done <<<"$jobs_list"
 while [ "${#pending[@]}" -gt 0 ]; do
 	wait -n
@@ -202,11 +205,7 @@ while [ "${#pending[@]}" -gt 0 ]; do
 			[ -s "$LOGS/$s.tap" ] || echo "not ok - $s: did not finish" >"$LOGS/$s.tap"
 		done
 	fi
-	left=()
-	for s in "${pending[@]}"; do
-		if [ -e "$LOGS/$s.done" ]; then report "$s"; else left+=("$s"); fi
-	done
-	pending=("${left[@]}")
+	report_finished
 done
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
