@@ -79,6 +79,12 @@ class Qmp:
             return self._read()
 
 
+def last_line(text):
+    """The last non-empty line of QEMU's output: its error, if it gave one"""
+    lines = [l for l in text.splitlines() if l.strip()]
+    return lines[-1] if lines else "no output"
+
+
 def serve_channel(conn, qmp, log):
     f = conn.makefile("rw", encoding="utf-8", newline="\n")
     for line in f:
@@ -207,6 +213,7 @@ def main():
             proc.kill()
             out = proc.stdout.read().decode(errors="replace")
             sys.stderr.write("lab: QEMU did not start:\n" + out)
+            print("not ok - lab: QEMU did not start: %s" % last_line(out))
             return 2
     try:
         qmp = Qmp(conns["qmp"])
@@ -215,6 +222,7 @@ def main():
         proc.kill()
         out = proc.stdout.read().decode(errors="replace")
         sys.stderr.write("lab: QEMU did not start:\n" + out)
+        print("not ok - lab: QEMU did not start: %s" % last_line(out))
         return 2
     threading.Thread(target=serve_channel, args=(conns["lab"], qmp, log),
                      daemon=True).start()
