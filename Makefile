@@ -17,7 +17,7 @@ CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 .PHONY: all deps qemu qemu-tree qemu-patches qemu-check linux linux-tree \
-	linux-patches linux-bench lab test test-qemu test-migrate demo bench bench-hook checkpatch clean \
+	linux-patches linux-bench linux-guest lab test test-qemu test-migrate demo bench bench-hook checkpatch clean \
 	host-image install-libvirt
 
 all: qemu linux lab
@@ -42,6 +42,14 @@ linux: deps
 	scripts/linux.sh build > $(BUILD)/linux-dir.tmp
 	@mv $(BUILD)/linux-dir.tmp $(BUILD)/linux-dir
 	@echo "Linux: $$(cat $(BUILD)/linux-dir)/bzImage"
+
+# The nested guests' kernel: pristine linux-source-6.12, tinyconfig plus
+# kvm/config-guest (cached); its directory in $(BUILD)/linux-guest-dir
+$(BUILD)/linux-guest-dir: kvm/config-guest scripts/linux.sh | deps
+	@mkdir -p $(BUILD)
+	LINUX_VARIANT=guest scripts/linux.sh build > $@.tmp
+	@mv $@.tmp $@
+linux-guest: $(BUILD)/linux-guest-dir
 
 # Patch-series workflow: a git tree to edit, and back into patches
 qemu-tree: deps
@@ -108,13 +116,15 @@ $(LAB)/initramfs.cpio.gz: tests/lab/mkinitramfs.sh $(LAB)/mktme_lab.ko \
 
 # memory-backend-mktme's lab test (suite qemu_keyed): the emulated host
 # runs the patched QEMU with KVM from its own initramfs, with a small
-# Linux guest (Debian's kernel, busybox and mktme_guest)
+# Linux guest (the guest kernel, busybox and mktme_guest)
 $(LAB)/guest.cpio.gz: tests/lab/qemu/mkguest.sh tests/lab/qemu/guest-init \
 		$(LAB)/mktme_guest
 	tests/lab/qemu/mkguest.sh $@ $(LAB)/mktme_guest
-$(LAB)/qemu-stage/.staged: tests/lab/qemu/stage-qemu.sh $(BUILD)/qemu-prefix
+$(LAB)/qemu-stage/.staged: tests/lab/qemu/stage-qemu.sh $(BUILD)/qemu-prefix \
+		$(BUILD)/linux-guest-dir
 	rm -rf $(LAB)/qemu-stage
-	tests/lab/qemu/stage-qemu.sh $(LAB)/qemu-stage $$(cat $(BUILD)/qemu-prefix)
+	tests/lab/qemu/stage-qemu.sh $(LAB)/qemu-stage $$(cat $(BUILD)/qemu-prefix) \
+		$$(cat $(BUILD)/linux-guest-dir)/bzImage
 	touch $@
 $(LAB)/initramfs-qemu.cpio.gz: tests/lab/mkinitramfs.sh $(LAB)/qemu_keyed \
 		$(LAB)/mktmectl $(LAB)/guest.cpio.gz $(LAB)/qemu-stage/.staged \
@@ -216,10 +226,11 @@ install-libvirt: $(LIBVIRT_BINS)
 # image (cached by content hash); its path in $(BUILD)/host-image
 HOST_STAGE := $(BUILD)/host-stage
 HOST_FILES := scripts/rootfs.sh scripts/host-stage.sh $(wildcard tests/lab/host/*)
-host-image: qemu $(LIBVIRT_BINS) $(HOST_FILES)
+host-image: qemu $(LIBVIRT_BINS) $(HOST_FILES) $(BUILD)/linux-guest-dir
 	rm -rf $(HOST_STAGE)
 	$(MAKE) -s install-libvirt DESTDIR=$(CURDIR)/$(HOST_STAGE)
-	scripts/host-stage.sh $(HOST_STAGE) $$(cat $(BUILD)/qemu-prefix)
+	scripts/host-stage.sh $(HOST_STAGE) $$(cat $(BUILD)/qemu-prefix) \
+		$$(cat $(BUILD)/linux-guest-dir)/bzImage
 	scripts/rootfs.sh image $(HOST_STAGE) > $(BUILD)/host-image.tmp
 	@mv $(BUILD)/host-image.tmp $(BUILD)/host-image
 	@echo "Debian host: $$(cat $(BUILD)/host-image)/host.img"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# host-stage.sh STAGE QEMU_PREFIX: what the lab's Debian host gets on top of
+# host-stage.sh STAGE QEMU_PREFIX GUEST_KERNEL: what the lab's Debian host gets on top of
 # the Debian root file system (scripts/rootfs.sh image STAGE), besides the
 # libvirt pieces that "make install-libvirt DESTDIR=STAGE" put there:
 #   /usr/local/bin/qemu-system-x86_64   the patched QEMU, its firmware
@@ -11,15 +11,17 @@
 #                                       (tests/lab/pair.sh; lab only)
 #   /usr/local/sbin/mktme-host-init     PID 1 (tests/lab/host/init)
 #   /usr/local/lib/mktme-kvm/lab/       busybox (poweroff) and the tests
-#   /var/lib/mktme-kvm/guest/           the tiny guest: Debian's kernel and
-#                                       a busybox initramfs (with the
-#                                       demo's secret writer)
+#   /var/lib/mktme-kvm/guest/           the tiny guest: its kernel
+#                                       (kvm/config-guest) and a busybox
+#                                       initramfs (with the demo's secret
+#                                       writer)
 # Every file is made reproducibly (no timestamps in the archives) so that
 # the image's content hash only changes when a file does.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
-stage=${1:?usage: $0 STAGE QEMU_PREFIX}
-qemu=${2:?usage: $0 STAGE QEMU_PREFIX}
+stage=${1:?usage: $0 STAGE QEMU_PREFIX GUEST_KERNEL}
+qemu=${2:?usage: $0 STAGE QEMU_PREFIX GUEST_KERNEL}
+guest_kernel=${3:?usage: $0 STAGE QEMU_PREFIX GUEST_KERNEL}
 H=$TOP/tests/lab/host
 
 install -D -m 0755 "$qemu/bin/qemu-system-x86_64" "$stage/usr/local/bin/qemu-system-x86_64"
@@ -42,20 +44,16 @@ done
 
 # The tiny guest
 g=$stage/var/lib/mktme-kvm/guest
-install -D -m 0644 "/boot/vmlinuz-$(lab_kver)" "$g/vmlinuz"
+install -D -m 0644 "$guest_kernel" "$g/vmlinuz"
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,dev,proc,sys}
 cp /bin/busybox "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
 install -m 0755 "$H/guest-init" "$root/init"
-# ACPI power button (virsh shutdown and reboot): Debian's modules for it,
-# and busybox acpid powering off on it
-mods=/lib/modules/$(lab_kver)/kernel/drivers
-mkdir -p "$root/lib/modules" "$root/etc/acpi/PWRF"
-for m in input/evdev acpi/button; do
-	xz -dc "$mods/$m.ko.xz" >"$root/lib/modules/${m#*/}.ko"
-done
+# ACPI power button (virsh shutdown and reboot): busybox acpid powers off
+# on it (the kernel has the button and evdev built in)
+mkdir -p "$root/etc/acpi/PWRF"
 printf '#!/bin/sh\n/bin/busybox poweroff -f\n' >"$root/etc/acpi/PWRF/00000080"
 chmod 0755 "$root/etc/acpi/PWRF/00000080"
 # The demo's secret writer (tests/lab/host/demo-secret.c)

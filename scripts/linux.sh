@@ -12,6 +12,8 @@
 # LINUX_VARIANT=bench: the benchmark kernel instead, the same without
 # lockdep, KASAN and KUnit (kvm/config-bench on top of kvm/config), so
 # that what the benchmarks time is the series, not the debug checks.
+# LINUX_VARIANT=guest: the nested guests' kernel, pristine source (no
+# series, no selftests) with tinyconfig plus kvm/config-guest.
 #
 # The lab kernel is small: tinyconfig plus kvm/config (what the lab needs,
 # with lockdep, KASAN and KUnit).  Builds are cached in $CACHE/linux/<hash>,
@@ -27,7 +29,8 @@ VARIANT=${LINUX_VARIANT:-lab}
 case $VARIANT in
 lab) FRAGMENTS=("$PATCHES/config") ;;
 bench) FRAGMENTS=("$PATCHES/config" "$PATCHES/config-bench") ;;
-*) die "LINUX_VARIANT is lab or bench, not $VARIANT" ;;
+guest) FRAGMENTS=("$PATCHES/config-guest") ;;
+*) die "LINUX_VARIANT is lab, bench or guest, not $VARIANT" ;;
 esac
 
 unpack_linux() {
@@ -40,7 +43,8 @@ build_hash() {
 		echo "$LINUX_SOURCE_VERSION recipe $LINUX_RECIPE"
 		[ "$VARIANT" = lab ] || echo "variant $VARIANT"
 		cat "${FRAGMENTS[@]}"
-		series_files "$PATCHES" | while read -r p; do cat "$p"; done
+		[ "$VARIANT" = guest ] ||
+			series_files "$PATCHES" | while read -r p; do cat "$p"; done
 	} | sha256sum | cut -c1-16
 }
 
@@ -79,7 +83,7 @@ cmd_path() {
 build_linux() {	# build_linux WORK OUT
 	local work=$1 out=$2
 	unpack_linux "$work"
-	apply_series "$work" "$PATCHES"
+	[ "$VARIANT" = guest ] || apply_series "$work" "$PATCHES"
 	cmd_config "$work"
 	log "building the $VARIANT kernel in $work (log: $work/build.log)"
 	if ! make -C "$work" -j"$JOBS" bzImage >"$work/build.log" 2>&1; then
@@ -88,7 +92,7 @@ build_linux() {	# build_linux WORK OUT
 	fi
 	cp "$work/arch/x86/boot/bzImage" "$work/.config" "$work/System.map" "$out/"
 	# The series' kselftests, static, for the lab's initramfs
-	build_selftests "$work" "$out"
+	[ "$VARIANT" = guest ] || build_selftests "$work" "$out"
 }
 
 build_selftests() {	# build_selftests TREE OUT

@@ -219,7 +219,7 @@ qemubench() {
 if want qemu; then
 {
 	echo
-	echo "| the same guest (Debian's kernel, 256 MiB) under the patched QEMU with KVM on the emulated host (benchmark kernel, no lockdep or KASAN, nested SVM), median of ${QEMU_RUNS} | memory-backend-ram | memory-backend-mktme | ratio |"
+	echo "| the same guest (the small guest kernel of kvm/config-guest, 256 MiB) under the patched QEMU with KVM on the emulated host (benchmark kernel, no lockdep or KASAN, nested SVM), median of ${QEMU_RUNS} | memory-backend-ram | memory-backend-mktme | ratio |"
 	echo "|---|---|---|---|"
 	qemubench | ratio_rows ram mktme "QEMU start, to its monitor (s):start" \
 		"boot to the guest's init (s):init"

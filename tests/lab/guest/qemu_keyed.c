@@ -3,8 +3,8 @@
  * Lab test of QEMU's memory-backend-mktme, on the emulated host: the
  * patched lab kernel with KVM (kvm-amd on the emulated AMD model with SVM
  * and TME-MK) runs the patched QEMU with -accel kvm, whose guest is a small
- * Linux (Debian's kernel, a busybox initramfs and mktme_guest.c on its
- * console).  Everything QEMU needs is in /lab (tests/lab/qemu/stage-qemu.sh).
+ * Linux (a small kernel of its own, kvm/config-guest, and a busybox
+ * initramfs with mktme_guest.c on its console).  Everything QEMU needs is in /lab (tests/lab/qemu/stage-qemu.sh).
  *
  * Guest A (key A, two NUMA nodes): the guest writes a pattern on each node;
  * QEMU's xp reads the plaintext; the emulator's RAM at the host physical

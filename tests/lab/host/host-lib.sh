@@ -51,7 +51,8 @@ qemu_pid() {
 	return 1
 }
 # The libvirt XML of a domain running the tiny guest (scripts/host-stage.sh),
-# its console in /var/log/NAME.console:  guest_xml TYPE NAME MIB CMDLINE
+# its console in /var/log/NAME.console, ACPI on (the power button of virsh
+# shutdown and reboot):  guest_xml TYPE NAME MIB CMDLINE
 guest_xml() {
 	cat <<XML
 <domain type='$1'>
@@ -64,6 +65,7 @@ guest_xml() {
     <initrd>/var/lib/mktme-kvm/guest/initramfs.cpio.gz</initrd>
     <cmdline>$4</cmdline>
   </os>
+  <features><acpi/></features>
   <devices>
     <emulator>/usr/local/bin/qemu-system-x86_64</emulator>
     <serial type='file'><source path='/var/log/$2.console'/><target port='0'/></serial>

@@ -129,9 +129,26 @@ ok "virsh start enc (from the managed save image)" virsh start enc
 keyid=$(keyid_of enc)
 ok "... on a key of its own again (KeyID ${keyid:-none})" rekeyed enc "$serial"
 ok "... its memory intact" secret_intact enc "$gpa"
+shut_off() { virsh domstate "$1" | grep -q 'shut off'; }
+# ACPI: virsh reboot presses the power button and libvirt resets the
+# guest when it powers off (QEMU runs on: same key, same KeyID); virsh
+# shutdown lets QEMU end, and the hook releases the key
+rebooted() { wait_for 600 booted enc $(($1 + 1)) && [ "$(keyid_of enc)" = "$keyid" ] &&
+	[ "$(serial_of enc)" = "$serial" ]; }
+serial=$(serial_of enc)
+n=$(inits enc)
+ok "virsh reboot enc" virsh reboot enc
+ok "... its guest boots again on the same key and KeyID (${keyid:-none})" rebooted "$n"
+ok "virsh shutdown enc" virsh shutdown enc
+ok "... the guest powers off: enc shut off" wait_for 300 shut_off enc
+ok "... its key revoked and KeyID freed, plain still running" released_plain_runs
+: >/var/log/enc.console
+ok "virsh start enc again" virsh start enc
+ok "... its guest reaches init" wait_for 600 booted enc
+keyid=$(keyid_of enc)
+ok "... on a new key and KeyID (${keyid:-none})" rekeyed enc "$serial"
 # QEMU killed under libvirt (virsh destroy is the demo's): libvirtd sees
 # it die and runs the hook's release
-shut_off() { virsh domstate "$1" | grep -q 'shut off'; }
 ok "kill -9 of enc's QEMU" eval 'kill -9 "$(qemu_pid enc)"'
 ok "... libvirt has enc shut off" wait_for 60 shut_off enc
 ok "... its key revoked and KeyID freed, plain still running" released_plain_runs
