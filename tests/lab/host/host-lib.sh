@@ -2,7 +2,7 @@
 # host-demo.sh, host-migrate.sh): TAP, the lab channel, waiting.
 # Sourced, not run.
 n=0 failed=0
-ok() {	# ok DESCRIPTION COMMAND...
+ok() {	# ok DESCRIPTION COMMAND... (the TAP counter is the global n)
 	local desc=$1
 	shift
 	n=$((n + 1))

@@ -134,13 +134,18 @@ shut_off() { virsh domstate "$1" | grep -q 'shut off'; }
 # guest when it powers off (QEMU runs on: same key, same KeyID); virsh
 # shutdown lets QEMU end, and the hook releases the key
 rebooted() { wait_for 600 booted enc $(($1 + 1)) && [ "$(keyid_of enc)" = "$keyid" ] &&
-	[ "$(serial_of enc)" = "$serial" ]; }
+	[ "$(serial_of enc)" = "$serial" ] || { domain_diag enc; false; }; }
+domain_diag() {	# what libvirt and the guest's console say of domain $1
+	virsh domstate --reason "$1"
+	tail -c 600 "/var/log/$1.console"
+	tail -4 "/var/log/libvirt/qemu/$1.log"
+}
 serial=$(serial_of enc)
-n=$(inits enc)
+boots=$(inits enc)
 ok "virsh reboot enc" virsh reboot enc
-ok "... its guest boots again on the same key and KeyID (${keyid:-none})" rebooted "$n"
+ok "... its guest boots again on the same key and KeyID (${keyid:-none})" rebooted "$boots"
 ok "virsh shutdown enc" virsh shutdown enc
-ok "... the guest powers off: enc shut off" wait_for 300 shut_off enc
+ok "... the guest powers off: enc shut off" eval 'wait_for 300 shut_off enc || { domain_diag enc; false; }'
 ok "... its key revoked and KeyID freed, plain still running" released_plain_runs
 : >/var/log/enc.console
 ok "virsh start enc again" virsh start enc
