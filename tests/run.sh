@@ -118,7 +118,14 @@ suite_libvirt_host() { tests/libvirt/host.sh; }
 # allow (tests/lab/host/host-smoke.sh)
 suite_libvirt_lab() {
 	LAB_DISK="$(cat build/host-image)/host.img" lab libvirt-lab 2700 \
-		"max,tme-mk=on,tme-mk-keyid-bits=2" 1 host-smoke.sh,host-demo.sh "$LAB_KERNEL" 2048M \
+		"max,tme-mk=on,tme-mk-keyid-bits=2" 1 host-smoke.sh "$LAB_KERNEL" 2048M \
+		"root=/dev/vda rw init=/usr/local/sbin/mktme-host-init"
+}
+# The demo's steps as tests, on a Debian host of their own (the image is
+# opened read-only), beside libvirt_lab
+suite_libvirt_demo() {
+	LAB_DISK="$(cat build/host-image)/host.img" lab libvirt-demo 1200 \
+		"max,tme-mk=on,tme-mk-keyid-bits=2" 1 host-demo.sh "$LAB_KERNEL" 2048M \
 		"root=/dev/vda rw init=/usr/local/sbin/mktme-host-init"
 }
 
@@ -133,8 +140,9 @@ PY_TEST=/usr/bin/python3
 # that use this machine's keyrings and libvirtd); lines run
 # $TEST_JOBS at a time (default 2: the lab's QEMU runs a guest CPU on
 # one host core)
-ALL="qemu_keyed
-libvirt_lab
+ALL="libvirt_lab
+qemu_keyed
+libvirt_demo
 kernel_keyed
 qemu_qtest
 kernel_kvm
