@@ -2,8 +2,11 @@
 # host-demo.sh, host-migrate.sh): TAP, the lab channel, waiting.
 # Sourced, not run.
 n=0 failed=0
-ok() {	# ok DESCRIPTION COMMAND... (the TAP counter is the global n)
-	local desc=$1
+# ok DESCRIPTION COMMAND...: one TAP line (the counter is the global n),
+# then a comment with the seconds the check took (where a suite's time
+# goes)
+ok() {
+	local desc=$1 t0=$SECONDS
 	shift
 	n=$((n + 1))
 	if "$@" >/tmp/ok.out 2>&1; then
@@ -13,6 +16,7 @@ ok() {	# ok DESCRIPTION COMMAND... (the TAP counter is the global n)
 		sed 's/^/# /' /tmp/ok.out | tail -15
 		failed=$((failed + 1))
 	fi
+	echo "# $((SECONDS - t0)) s"
 }
 skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 # One JSON request on the lab channel (ttyS1), one JSON reply
