@@ -150,7 +150,7 @@ unit qemu_options checkpatch libvirt_host
 kernel_keys_intel kernel_keys_amd kernel_cli
 conformance_intel conformance_amd conformance_absent conformance_nested"
 # Not in the default list, for the CI time budget: libvirt_migrate (two
-# emulated hosts, about 45 minutes on a loaded machine; make test-migrate)
+# emulated hosts, 15 minutes on both cores; make test-migrate)
 JOBS=${TEST_JOBS:-2}
 if [ $# -gt 0 ]; then
 	jobs_list=$(printf '%s\n' "$@")
