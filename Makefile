@@ -45,7 +45,7 @@ linux: deps
 
 # The nested guests' kernel: pristine linux-source-6.12, tinyconfig plus
 # kvm/config-guest (cached); its directory in $(BUILD)/linux-guest-dir
-$(BUILD)/linux-guest-dir: kvm/config-guest scripts/linux.sh | deps
+$(BUILD)/linux-guest-dir: kvm/config-guest scripts/linux.sh scripts/common.sh | deps
 	@mkdir -p $(BUILD)
 	LINUX_VARIANT=guest scripts/linux.sh build > $@.tmp
 	@mv $@.tmp $@

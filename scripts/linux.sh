@@ -27,9 +27,9 @@ PATCHES=$TOP/kvm
 TREE=$TOP/build/linux
 VARIANT=${LINUX_VARIANT:-lab}
 case $VARIANT in
-lab) FRAGMENTS=("$PATCHES/config") ;;
-bench) FRAGMENTS=("$PATCHES/config" "$PATCHES/config-bench") ;;
-guest) FRAGMENTS=("$PATCHES/config-guest") ;;
+lab) FRAGMENTS=("$PATCHES/config") SERIES=yes ;;
+bench) FRAGMENTS=("$PATCHES/config" "$PATCHES/config-bench") SERIES=yes ;;
+guest) FRAGMENTS=("$PATCHES/config-guest") SERIES=no ;;
 *) die "LINUX_VARIANT is lab, bench or guest, not $VARIANT" ;;
 esac
 
@@ -43,7 +43,7 @@ build_hash() {
 		echo "$LINUX_SOURCE_VERSION recipe $LINUX_RECIPE"
 		[ "$VARIANT" = lab ] || echo "variant $VARIANT"
 		cat "${FRAGMENTS[@]}"
-		[ "$VARIANT" = guest ] ||
+		[ "$SERIES" = no ] ||
 			series_files "$PATCHES" | while read -r p; do cat "$p"; done
 	} | sha256sum | cut -c1-16
 }
@@ -83,7 +83,7 @@ cmd_path() {
 build_linux() {	# build_linux WORK OUT
 	local work=$1 out=$2
 	unpack_linux "$work"
-	[ "$VARIANT" = guest ] || apply_series "$work" "$PATCHES"
+	[ "$SERIES" = no ] || apply_series "$work" "$PATCHES"
 	cmd_config "$work"
 	log "building the $VARIANT kernel in $work (log: $work/build.log)"
 	if ! make -C "$work" -j"$JOBS" bzImage >"$work/build.log" 2>&1; then
@@ -92,7 +92,7 @@ build_linux() {	# build_linux WORK OUT
 	fi
 	cp "$work/arch/x86/boot/bzImage" "$work/.config" "$work/System.map" "$out/"
 	# The series' kselftests, static, for the lab's initramfs
-	[ "$VARIANT" = guest ] || build_selftests "$work" "$out"
+	[ "$SERIES" = no ] || build_selftests "$work" "$out"
 }
 
 build_selftests() {	# build_selftests TREE OUT

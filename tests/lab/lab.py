@@ -79,10 +79,16 @@ class Qmp:
             return self._read()
 
 
-def last_line(text):
-    """The last non-empty line of QEMU's output: its error, if it gave one"""
-    lines = [l for l in text.splitlines() if l.strip()]
-    return lines[-1] if lines else "no output"
+def qemu_did_not_start(proc):
+    """Kill QEMU, write its output to stderr and fail the run in its TAP
+    with QEMU's last line (its error, if it gave one); returns 2"""
+    proc.kill()
+    out = proc.stdout.read().decode(errors="replace")
+    sys.stderr.write("lab: QEMU did not start:\n" + out)
+    lines = [l for l in out.splitlines() if l.strip()]
+    print("not ok - lab: QEMU did not start: %s"
+          % (lines[-1] if lines else "no output"))
+    return 2
 
 
 def serve_channel(conn, qmp, log):
@@ -210,20 +216,12 @@ def main():
         try:
             conns[n], _ = s.accept()
         except socket.timeout:
-            proc.kill()
-            out = proc.stdout.read().decode(errors="replace")
-            sys.stderr.write("lab: QEMU did not start:\n" + out)
-            print("not ok - lab: QEMU did not start: %s" % last_line(out))
-            return 2
+            return qemu_did_not_start(proc)
     try:
         qmp = Qmp(conns["qmp"])
     except (EOFError, OSError):
         # QEMU accepted the sockets, then refused its command line
-        proc.kill()
-        out = proc.stdout.read().decode(errors="replace")
-        sys.stderr.write("lab: QEMU did not start:\n" + out)
-        print("not ok - lab: QEMU did not start: %s" % last_line(out))
-        return 2
+        return qemu_did_not_start(proc)
     threading.Thread(target=serve_channel, args=(conns["lab"], qmp, log),
                      daemon=True).start()
 

@@ -4,7 +4,8 @@
  * patched lab kernel with KVM (kvm-amd on the emulated AMD model with SVM
  * and TME-MK) runs the patched QEMU with -accel kvm, whose guest is a small
  * Linux (a small kernel of its own, kvm/config-guest, and a busybox
- * initramfs with mktme_guest.c on its console).  Everything QEMU needs is in /lab (tests/lab/qemu/stage-qemu.sh).
+ * initramfs with mktme_guest.c on its console).  Everything QEMU needs is
+ * in /lab (tests/lab/qemu/stage-qemu.sh).
  *
  * Guest A (key A, two NUMA nodes): the guest writes a pattern on each node;
  * QEMU's xp reads the plaintext; the emulator's RAM at the host physical
