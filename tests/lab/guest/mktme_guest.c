@@ -9,7 +9,9 @@
  *                           SEED until one's guest physical address is in
  *                           [LO, HI); print "mktme-guest: page GPA"
  *   check                   every page filled so far still holds its
- *                           pattern: "mktme-guest: check ok N" or "bad"
+ *                           pattern: "mktme-guest: check ok N" (pages),
+ *                           or "check bad N (pages) first GPA word W of
+ *                           M (wrong words in that page) X not Y"
  *
  * The pattern of a page at guest physical address gpa: the 64-bit word at
  * offset o is PATTERN(seed, gpa + o) (qemu_keyed.c computes the same).
@@ -78,12 +80,41 @@ static void fill(struct page *p)
 		p->va[i] = PATTERN(p->seed, p->gpa + i * 8);
 }
 
-static int intact(const struct page *p)
+/* The number of words of page p that lost their pattern, the first in *w */
+static int wrong_words(const struct page *p, int *w)
 {
-	for (int i = 0; i < PAGE / 8; i++)
-		if (p->va[i] != PATTERN(p->seed, p->gpa + i * 8))
-			return 0;
-	return 1;
+	int n = 0;
+
+	for (int i = PAGE / 8 - 1; i >= 0; i--)
+		if (p->va[i] != PATTERN(p->seed, p->gpa + i * 8)) {
+			*w = i;
+			n++;
+		}
+	return n;
+}
+
+static void check(void)
+{
+	const struct page *first = NULL;
+	int bad = 0, w = 0, words = 0;
+
+	for (int i = 0; i < npages; i++) {
+		int wi, n = wrong_words(&pages[i], &wi);
+
+		if (n && !bad++) {
+			first = &pages[i];
+			words = n;
+			w = wi;
+		}
+	}
+	if (!bad) {
+		say("check ok %d", npages);
+		return;
+	}
+	say("check bad %d first %#llx word %d of %d %#llx not %#llx", bad,
+	    (unsigned long long)first->gpa, w, words,
+	    (unsigned long long)first->va[w],
+	    (unsigned long long)PATTERN(first->seed, first->gpa + w * 8));
 }
 
 static void touch(uint64_t lo, uint64_t hi, uint64_t seed, int node)
@@ -135,16 +166,13 @@ int main(void)
 	say("ready");
 	while (fgets(line, sizeof(line), stdin)) {
 		unsigned long long lo, hi, seed;
-		int node, bad = 0;
+		int node;
 
 		if (sscanf(line, "touch %llx %llx %llx %d", &lo, &hi, &seed,
 			   &node) == 4) {
 			touch(lo, hi, seed, node);
 		} else if (!strncmp(line, "check", 5)) {
-			for (int i = 0; i < npages; i++)
-				bad += !intact(&pages[i]);
-			say("check %s %d", bad ? "bad" : "ok",
-			    bad ? bad : npages);
+			check();
 		}
 	}
 	return 0;

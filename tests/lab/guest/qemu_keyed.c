@@ -513,6 +513,54 @@ static void check_page(struct vm *v, const struct key *k, uint64_t gpa,
 	       what, hpa);
 }
 
+/*
+ * The guest checks every page it filled; on failure its answer (the first
+ * wrong page and word) as a diagnostic, that page's GPA in *bad
+ */
+static bool guest_check(struct vm *v, uint64_t *bad, const char *fmt, ...)
+{
+	char out[256] = "(no answer)", what[256];
+	unsigned long long gpa;
+	va_list ap;
+	bool ok;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	con_send(v, "check\n");
+	ok = con_wait(v, "mktme-guest: check ", out, sizeof(out), 120) &&
+	     !strncmp(out, "ok ", 3);
+	if (!tap_ok(ok, "%s", what))
+		tap_diag("%s: the guest's check: %s", v->name, out);
+	if (bad)
+		*bad = !ok && sscanf(out, "bad %*d first %llx", &gpa) == 1 ?
+		       gpa : 0;
+	return ok;
+}
+
+/* The emulator's keyed pages and owner changes so far, a diagnostic */
+static void emulator_diag(const char *when)
+{
+	char *s = lab_hmp("info mktme");
+
+	for (char *l = s ? strtok(s, "\r\n") : NULL; l;
+	     l = strtok(NULL, "\r\n"))
+		if (!strncmp(l, "keyed pages", 11))
+			tap_diag("emulator, %s: %s", when, l);
+	free(s);
+}
+
+/* 32 bytes at a guest physical address as QEMU reads them, a diagnostic */
+static void xp_diag(struct vm *v, uint64_t gpa)
+{
+	char *s = hmp(v, "xp /4gx %#" PRIx64, gpa);
+
+	for (char *l = s ? strtok(s, "\r\n") : NULL; l;
+	     l = strtok(NULL, "\r\n"))
+		tap_diag("%s: xp: %s", v->name, l);
+	free(s);
+}
+
 static bool boot(struct vm *v, const char *name, char **args)
 {
 	double t0 = now();
@@ -892,7 +940,10 @@ int main(int argc, char **argv)
 		tap_ok(false, "A: the DIMM's address");
 	}
 
+	guest_check(&va, NULL, "A: the guest's pages are intact before "
+		    "its migration");
 	/* Migration of A to a QEMU keyed with C */
+	emulator_diag("before the migration");
 	t0 = now();
 	vm_start(&vc, "C", (char *[]){
 		"-m", "160M,slots=2,maxmem=1G", "-smp", "1",
@@ -925,11 +976,19 @@ int main(int argc, char **argv)
 	       "migration: A (key A) to a QEMU keyed with C: the guest runs "
 	       "there (%.0f s)", now() - t0);
 	json_object_put(r);
+	emulator_diag("after it");
+	if (vc.con >= 0) {
+		uint64_t bad;
+
+		/* On failure, what the source (paused, still there) has */
+		if (!guest_check(&vc, &bad, "migration: the guest's pages are "
+				 "intact after it") && bad) {
+			xp_diag(&va, bad);
+			xp_diag(&vc, bad);
+		}
+	}
 	vm_kill(&va, SIGTERM);
 	if (vc.con >= 0) {
-		con_send(&vc, "check\n");
-		tap_ok(con_wait(&vc, "mktme-guest: check ok ", NULL, 0, 120),
-		       "migration: the guest's pages are intact after it");
 		check_page(&vc, &c, gpa0, 0xa0, "migrated, node 0");
 		check_page(&vc, &c, gpa1, 0xa1, "migrated, node 1");
 		check_query(&vc, &c, "\"ram0\",\"ram1\",\"dimm0\"");
@@ -970,10 +1029,9 @@ int main(int argc, char **argv)
 	}
 
 	/* C (A migrated) runs on, its pages intact, with B beside it */
-	con_send(&vc, "check\n");
-	if (!tap_ok(con_wait(&vc, "mktme-guest: check ok ", NULL, 0, 120),
-		    "C: the guest keyed with C answers, its pages intact, "
-		    "after guest B (another key) ran beside it"))
+	if (!guest_check(&vc, NULL, "C: the guest keyed with C answers, its "
+			 "pages intact, after guest B (another key) ran "
+			 "beside it"))
 		vm_diag(&vc);
 
 	vm_kill(&vc, SIGTERM);
