@@ -17,7 +17,7 @@ CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 .PHONY: all deps qemu qemu-tree qemu-patches qemu-check linux linux-tree \
-	linux-patches linux-bench linux-guest lab test test-qemu test-migrate demo bench bench-hook checkpatch clean \
+	linux-patches linux-release linux-guest lab test test-qemu test-migrate demo bench bench-hook checkpatch clean \
 	host-image install-libvirt
 
 all: qemu linux lab
@@ -134,6 +134,15 @@ $(LAB)/initramfs-qemu.cpio.gz: tests/lab/mkinitramfs.sh $(LAB)/qemu_keyed \
 		$$(ls -d $(LAB)/qemu-stage/*)
 
 lab: $(LAB)/initramfs.cpio.gz $(LAB)/initramfs-qemu.cpio.gz
+
+# The release kernel: the lab kernel without lockdep, KASAN and KUnit, as
+# an operator runs it (the Debian hosts' and the benchmarks' kernel); its
+# directory in $(BUILD)/linux-release-dir
+linux-release: deps
+	@mkdir -p $(BUILD)
+	LINUX_VARIANT=release scripts/linux.sh build > $(BUILD)/linux-release-dir.tmp
+	@mv $(BUILD)/linux-release-dir.tmp $(BUILD)/linux-release-dir
+	@echo "Linux (release): $$(cat $(BUILD)/linux-release-dir)/bzImage"
 
 # Tests
 $(BUILD)/unit/test_lab: tests/unit/test_lab.c $(LAB_GUEST_SRC) | deps
@@ -253,28 +262,22 @@ $(BUILD)/unit/test_holders: tests/unit/test_holders.c tools/mktmectl/holders.c \
 test: qemu linux lab $(BUILD)/unit/test_lab $(BUILD)/unit/test_mktmectl \
 		$(BUILD)/unit/test_holders \
 		$(BUILD)/tools/mktmectl $(addprefix $(BUILD)/unit/,$(HOOK_TESTS)) \
-		$(LIBVIRT_BINS) host-image
+		$(LIBVIRT_BINS) host-image linux-release
 	tests/run.sh
 
-demo: qemu linux host-image
+demo: qemu linux-release host-image
 	tests/lab/demo.sh
 
 # The memory-backend-mktme suite alone
 test-qemu: qemu linux lab
 	tests/run.sh qemu_keyed
 
-# The benchmark kernel: the lab kernel without lockdep, KASAN and KUnit
-linux-bench: deps
-	@mkdir -p $(BUILD)
-	LINUX_VARIANT=bench scripts/linux.sh build > $(BUILD)/linux-bench-dir.tmp
-	@mv $(BUILD)/linux-bench-dir.tmp $(BUILD)/linux-bench-dir
-	@echo "Linux (benchmarks): $$(cat $(BUILD)/linux-bench-dir)/bzImage"
 
 # Live migration between two emulated hosts (libvirt_migrate) alone
-test-migrate: qemu linux host-image
+test-migrate: qemu linux-release host-image
 	tests/run.sh libvirt_migrate
 
-bench: qemu lab linux-bench host-image $(BUILD)/hook/mktme-kvm-hook
+bench: qemu lab linux linux-release host-image $(BUILD)/hook/mktme-kvm-hook
 	tests/lab/bench.sh
 
 # The libvirt hook's time per phase alone (make bench runs it too); needs

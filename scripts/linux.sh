@@ -9,9 +9,10 @@
 #   linux.sh path     prints the directory the current series builds to
 #   linux.sh selftests TREE OUT   build the series' kselftests of TREE
 #
-# LINUX_VARIANT=bench: the benchmark kernel instead, the same without
-# lockdep, KASAN and KUnit (kvm/config-bench on top of kvm/config), so
-# that what the benchmarks time is the series, not the debug checks.
+# LINUX_VARIANT=release: the release kernel instead, the same without
+# lockdep, KASAN and KUnit (kvm/config-release on top of kvm/config), as
+# an operator runs it: the Debian hosts boot it (make demo, the libvirt
+# suites) and the benchmarks time it (the series, not the debug checks).
 # LINUX_VARIANT=guest: the nested guests' kernel, pristine source (no
 # series, no selftests) with tinyconfig plus kvm/config-guest.
 #
@@ -28,9 +29,9 @@ TREE=$TOP/build/linux
 VARIANT=${LINUX_VARIANT:-lab}
 case $VARIANT in
 lab) FRAGMENTS=("$PATCHES/config") SERIES=yes ;;
-bench) FRAGMENTS=("$PATCHES/config" "$PATCHES/config-bench") SERIES=yes ;;
+release) FRAGMENTS=("$PATCHES/config" "$PATCHES/config-release") SERIES=yes ;;
 guest) FRAGMENTS=("$PATCHES/config-guest") SERIES=no ;;
-*) die "LINUX_VARIANT is lab, bench or guest, not $VARIANT" ;;
+*) die "LINUX_VARIANT is lab, release or guest, not $VARIANT" ;;
 esac
 
 unpack_linux() {

@@ -108,9 +108,9 @@ for arg in sys.argv[3:]:
     x, y = val(b[k + "_" + a_]), val(b[k + "_" + b_])
     print("| %s | %.2f | %.2f | %.3f |" % (name, x, y, y / x))' "$@"
 }
-# The same kernel without lockdep, KASAN and KUnit (make linux-bench), for
-# what times KVM and QEMU: the debug checks would be most of it
-bench_kernel="$(cat build/linux-bench-dir)/bzImage"
+# The same kernel without lockdep, KASAN and KUnit (make linux-release),
+# for what times KVM and QEMU: the debug checks would be most of it
+bench_kernel="$(cat build/linux-release-dir)/bzImage"
 keybench() {	# keybench CPU: the @@BENCH line of the keybench program
 	labbench keybench "$lab_kernel" 1200 --initrd build/lab/initramfs.cpio.gz \
 		--cpu "$1" --memory 2048M --append "lab.run=keybench quiet"
@@ -195,7 +195,7 @@ if want kvmfault; then
 	echo
 	echo "| KVM faulting in 64 MiB of guest memory (16384 NPT violations, median of 3; millions of TSC ticks under -icount) | plain VM | VM bound to a no-encrypt key, memory keyed | ratio keyed / plain | plain VM, its memory in transparent huge pages |"
 	echo "|---|---|---|---|---|"
-	for k in "benchmark kernel (no lockdep, KASAN):$bench_kernel:bench" \
+	for k in "release kernel (no lockdep, KASAN):$bench_kernel:bench" \
 		"lab kernel (lockdep + KASAN):$lab_kernel:lab"; do
 		IFS=: read -r what kernel name <<<"$k"
 		kvmfaultbench "$kernel" "$name" | WHAT=$what /usr/bin/python3 -c '

@@ -1,6 +1,6 @@
 #!/bin/bash
-# make demo: the emulated TME-MK host (the patched lab kernel with KVM on
-# the patched QEMU, -accel tcg) boots as a Debian system with libvirtd
+# make demo: the emulated TME-MK host (the patched release kernel with
+# KVM on the patched QEMU, -accel tcg) boots as a Debian system with libvirtd
 # 11.3, the patched QEMU and the hook (make host-image); inside it
 # (tests/lab/host/host-demo.sh) an encrypted domain is defined and started
 # with virsh, its guest writes a secret, and the demo shows the guest's
@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/common.sh
 qemu="$(cat build/qemu-prefix)/bin/qemu-system-x86_64"
-kernel="$(cat build/linux-dir)/bzImage"
+kernel="$(cat build/linux-release-dir)/bzImage"
 disk="$(cat build/host-image)/host.img"
 cpu="max,tme-mk=on"
 mkdir -p build/test-logs

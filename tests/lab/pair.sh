@@ -20,17 +20,17 @@ timeout=${2:?usage: $0 NAME TIMEOUT PROG [APPEND]}
 prog=${3:?usage: $0 NAME TIMEOUT PROG [APPEND]}
 append=${4:-}
 QEMU=${PAIR_QEMU:-$(cat build/qemu-prefix)/bin/qemu-system-x86_64}
-KERNEL=${PAIR_KERNEL:-$(cat build/linux-dir)/bzImage}
+KERNEL=${PAIR_KERNEL:-$(cat build/linux-release-dir)/bzImage}
 DISK=${PAIR_DISK:-$(cat build/host-image)/host.img}
 LOGS=${LAB_LOGS:-build/test-logs}
 mkdir -p "$LOGS"
 
 die() { echo "pair.sh: $*" >&2; exit 2; }
 [ -x "$QEMU" ] || die "no QEMU at $QEMU (make qemu)"
-[ -r "$KERNEL" ] || die "no lab kernel at $KERNEL (make linux)"
+[ -r "$KERNEL" ] || die "no release kernel at $KERNEL (make linux-release)"
 [ -r "$DISK" ] || die "no host image at $DISK (make host-image)"
 grep -q '^CONFIG_VIRTIO_NET=y' "$(dirname "$KERNEL")/.config" 2>/dev/null ||
-	die "the lab kernel $KERNEL has no CONFIG_VIRTIO_NET (kvm/config; make linux)"
+	die "the kernel $KERNEL has no CONFIG_VIRTIO_NET (kvm/config; make linux-release)"
 "$QEMU" -device help 2>/dev/null | grep -q '"virtio-net-pci"' ||
 	die "$QEMU has no virtio-net-pci (scripts/qemu-devices.mak; make qemu)"
 
