@@ -23,7 +23,7 @@ pagemap() {
 
 echo "@@TAP-BEGIN"
 echo "TAP version 13"
-step "The emulated host: Linux $(uname -r), libvirt $(virsh version --daemon 2>/dev/null | sed -n 's/.*libvirtd \([0-9.]*\)/\1/p'), TME-MK"
+step "The emulated host: Linux $(uname -r), libvirt $(virsh version --daemon 2>/dev/null | sed -n 's/^Running against daemon: *\([0-9.]*\).*/\1/p'), TME-MK"
 mktmectl status | show
 ok "libvirtd answers virsh list" wait_for 120 virsh list
 before=$(in_use)
