@@ -361,10 +361,22 @@ static void con_send(struct vm *v, const char *fmt, ...)
 		tap_diag("%s: console write failed", v->name);
 }
 
+/*
+ * Each line of text (modified; NULL: none) as a diagnostic after prefix,
+ * only those beginning with only if it is not NULL
+ */
+static void diag_lines(const char *prefix, char *text, const char *only)
+{
+	for (char *l = text ? strtok(text, "\r\n") : NULL; l;
+	     l = strtok(NULL, "\r\n"))
+		if (!only || !strncmp(l, only, strlen(only)))
+			tap_diag("%s%s", prefix, l);
+}
+
 /* What went wrong with a guest: QEMU's state, log and the console's tail */
 static void vm_diag(struct vm *v)
 {
-	char path[64], buf[2048];
+	char path[64], prefix[64], buf[2048];
 	int status;
 	size_t n;
 	FILE *f;
@@ -379,8 +391,8 @@ static void vm_diag(struct vm *v)
 	if (f)
 		fclose(f);
 	buf[n] = 0;
-	for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
-		tap_diag("%s: QEMU: %s", v->name, l);
+	snprintf(prefix, sizeof(prefix), "%s: QEMU: ", v->name);
+	diag_lines(prefix, buf, NULL);
 	/* Where QEMU's vCPU threads are in the host kernel */
 	if (v->pid > 0) {
 		char cmd[160];
@@ -413,8 +425,8 @@ static void vm_diag(struct vm *v)
 	n = v->conlen < 1024 ? v->conlen : 1024;
 	memcpy(buf, v->conbuf + v->conlen - n, n);
 	buf[n] = 0;
-	for (char *l = strtok(buf, "\r\n"); l; l = strtok(NULL, "\r\n"))
-		tap_diag("%s: console: %s", v->name, l);
+	snprintf(prefix, sizeof(prefix), "%s: console: ", v->name);
+	diag_lines(prefix, buf, NULL);
 }
 
 /* A page the guest filled with the pattern of @seed, in [lo, hi) */
@@ -541,23 +553,20 @@ static bool guest_check(struct vm *v, uint64_t *bad, const char *fmt, ...)
 /* The emulator's keyed pages and owner changes so far, a diagnostic */
 static void emulator_diag(const char *when)
 {
-	char *s = lab_hmp("info mktme");
+	char *s = lab_hmp("info mktme"), prefix[64];
 
-	for (char *l = s ? strtok(s, "\r\n") : NULL; l;
-	     l = strtok(NULL, "\r\n"))
-		if (!strncmp(l, "keyed pages", 11))
-			tap_diag("emulator, %s: %s", when, l);
+	snprintf(prefix, sizeof(prefix), "emulator, %s: ", when);
+	diag_lines(prefix, s, "keyed pages");
 	free(s);
 }
 
 /* 32 bytes at a guest physical address as QEMU reads them, a diagnostic */
 static void xp_diag(struct vm *v, uint64_t gpa)
 {
-	char *s = hmp(v, "xp /4gx %#" PRIx64, gpa);
+	char *s = hmp(v, "xp /4gx %#" PRIx64, gpa), prefix[64];
 
-	for (char *l = s ? strtok(s, "\r\n") : NULL; l;
-	     l = strtok(NULL, "\r\n"))
-		tap_diag("%s: xp: %s", v->name, l);
+	snprintf(prefix, sizeof(prefix), "%s: xp: ", v->name);
+	diag_lines(prefix, s, NULL);
 	free(s);
 }
 
