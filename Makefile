@@ -272,7 +272,6 @@ demo: qemu linux-release host-image
 test-qemu: qemu linux lab
 	tests/run.sh qemu_keyed
 
-
 # Live migration between two emulated hosts (libvirt_migrate) alone
 test-migrate: qemu linux-release host-image
 	tests/run.sh libvirt_migrate

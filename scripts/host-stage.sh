@@ -1,7 +1,8 @@
 #!/bin/bash
 # host-stage.sh STAGE QEMU_PREFIX GUEST_KERNEL: what the lab's Debian host
 # gets on top of the Debian root file system (scripts/rootfs.sh image
-# STAGE), besides the libvirt pieces that "make install-libvirt DESTDIR=STAGE" put there:
+# STAGE), besides the libvirt pieces that "make install-libvirt
+# DESTDIR=STAGE" put there:
 #   /usr/local/bin/qemu-system-x86_64   the patched QEMU, its firmware
 #                                       linked from Debian's seabios and
 #                                       qemu-system-data

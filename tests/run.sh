@@ -117,22 +117,21 @@ suite_checkpatch() { tests/checkpatch.sh; }
 # The libvirt hook, QEMU wrapper and mktmectl domain against this machine's
 # libvirtd (started here if it is not running; no TME-MK: fails closed)
 suite_libvirt_host() { tests/libvirt/host.sh; }
-# The emulated host as a Debian system (make host-image): libvirtd answers,
-# the lab channel works, an unencrypted TCG domain starts through virsh;
-# the encrypted domain as far as the KVM binding and memory-backend-mktme
-# allow (tests/lab/host/host-smoke.sh)
-suite_libvirt_lab() {
-	LAB_DISK="$(cat build/host-image)/host.img" lab libvirt-lab 2700 \
-		"max,tme-mk=on,tme-mk-keyid-bits=2" 1 host-smoke.sh "$HOST_KERNEL" 2048M \
+# debian_host NAME TIMEOUT PROG: the emulated host as a Debian system
+# (make host-image, opened read-only) on the release kernel, 3 KeyIDs,
+# running tests/lab/host/PROG
+debian_host() {
+	LAB_DISK="$(cat build/host-image)/host.img" lab "$1" "$2" \
+		"max,tme-mk=on,tme-mk-keyid-bits=2" 1 "$3" "$HOST_KERNEL" 2048M \
 		"root=/dev/vda rw init=/usr/local/sbin/mktme-host-init"
 }
-# The demo's steps as tests, on a Debian host of their own (the image is
-# opened read-only), beside libvirt_lab
-suite_libvirt_demo() {
-	LAB_DISK="$(cat build/host-image)/host.img" lab libvirt-demo 1200 \
-		"max,tme-mk=on,tme-mk-keyid-bits=2" 1 host-demo.sh "$HOST_KERNEL" 2048M \
-		"root=/dev/vda rw init=/usr/local/sbin/mktme-host-init"
-}
+# libvirtd answers, the lab channel works, an unencrypted TCG domain
+# starts through virsh; the encrypted domain through every virsh
+# operation (tests/lab/host/host-smoke.sh)
+suite_libvirt_lab() { debian_host libvirt-lab 2700 host-smoke.sh; }
+# The demo's steps as tests, on a Debian host of their own, beside
+# libvirt_lab
+suite_libvirt_demo() { debian_host libvirt-demo 1200 host-demo.sh; }
 
 # Live migration between two emulated hosts linked by virtio-net
 # (tests/lab/pair.sh, both booted from make host-image): an encrypted
