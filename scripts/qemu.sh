@@ -15,7 +15,9 @@
 #
 # Builds are cached in $CACHE/qemu/<hash>, the hash covering the pinned
 # tarball, the series, the configure flags, the device set and the recipe
-# version below (bump it when the build steps change).
+# version below (bump it when the build steps change).  The binary is
+# built in the patched test tree ($CACHE/qemu-check/patched-<same hash>),
+# so QEMU's own tests reuse that build instead of making a second one.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -62,19 +64,16 @@ cmd_path() {
 	echo "$CACHE/qemu/$(build_hash)"
 }
 
+# The patched QEMU is built once, in the patched test tree (below), and
+# its binary copied to OUT: QEMU's own tests then only build themselves.
+# The tree is configured for /usr/local; the binary is relocatable (it
+# finds ../share/qemu from wherever it runs).
 build_qemu() {	# build_qemu WORK OUT
-	local work=$1 out=$2
-	unpack_qemu "$work/src"
-	apply_series "$work/src" "$PATCHES"
-	log "configuring QEMU in $work (log: $work/build/configure.log)"
-	configure_tree "$work/src" "$work/build" "$out"
-	log "building QEMU (log: $work/build/build.log)"
-	if ! make -C "$work/build" -j"$JOBS" qemu-system-x86_64 >"$work/build/build.log" 2>&1; then
-		tail -40 "$work/build/build.log" >&2
-		die "QEMU build failed"
-	fi
+	local out=$2 dir
+	dir=$(check_tree patched)
+	tree_make "$dir" build.log qemu-system-x86_64
 	mkdir -p "$out/bin"
-	cp "$work/build/qemu-system-x86_64" "$out/bin/"
+	cp "$dir/build/qemu-system-x86_64" "$out/bin/"
 }
 
 cmd_build() {
@@ -108,18 +107,27 @@ check_tree() {	# check_tree patched|pristine: prints the tree
 	echo "$dir"
 }
 
+tree_make() {	# tree_make TREE LOG TARGET...: make in TREE/build, locked
+	local dir=$1 blog=$2
+	shift 2
+	(
+		flock 9
+		log "building $* in $dir/build (log: $dir/build/$blog)"
+		make -C "$dir/build" -j"$JOBS" "$@" >"$dir/build/$blog" 2>&1 ||
+			{ tail -30 "$dir/build/$blog" >&2; die "QEMU build failed: $*"; }
+	) 9>"$dir.lock"
+}
+
 check_build() {	# check_build TREE [NINJA TARGET...]
 	local dir=$1 data f
 	shift
+	if [ $# -eq 0 ]; then
+		tree_make "$dir" check-build.log check-build
+	else
+		tree_make "$dir" check-build.log qemu-system-x86_64 "$@"
+	fi
 	(
 		flock 9
-		log "building QEMU and its tests in $dir/build"
-		if [ $# -eq 0 ]; then
-			make -C "$dir/build" -j"$JOBS" check-build
-		else
-			make -C "$dir/build" -j"$JOBS" qemu-system-x86_64 "$@"
-		fi >"$dir/build/check-build.log" 2>&1 ||
-			{ tail -30 "$dir/build/check-build.log" >&2; die "QEMU test build failed"; }
 		data=$dir/build/qemu-bundle/usr/local/share/qemu
 		mkdir -p "$data"
 		for f in /usr/share/seabios/* /usr/share/qemu/* /usr/lib/ipxe/qemu/*; do
