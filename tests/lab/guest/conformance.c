@@ -624,13 +624,16 @@ static void hammer(struct hammer *h, volatile uint64_t *p, unsigned int me,
 	h->bad[me] = bad;
 }
 
-/* query-mktme's owner-changes: pages whose view changed KeyID */
-static long long owner_changes(void)
+/*
+ * A count of query-mktme: owner-changes (pages whose view changed KeyID),
+ * keyed-pages (pages whose view a KeyID holds); -1 if unavailable
+ */
+static long long mktme_count(const char *field)
 {
 	json_object *info = lab_qmp("query-mktme", NULL), *v;
 	long long n = -1;
 
-	if (info && json_object_object_get_ex(info, "owner-changes", &v))
+	if (info && json_object_object_get_ex(info, field, &v))
 		n = json_object_get_int64(v);
 	json_object_put(info);
 	return n;
@@ -661,7 +664,7 @@ static void test_concurrent(void)
 	if (!tap_ok(h != MAP_FAILED && k1 != MAP_FAILED,
 		    "concurrent: one page mapped through KeyID 1"))
 		return;
-	changes = owner_changes();
+	changes = mktme_count("owner-changes");
 	pid = fork();
 	if (pid == 0) {
 		/* The driver's mappings are not inherited (VM_DONTCOPY) */
@@ -679,7 +682,7 @@ static void test_concurrent(void)
 	hammer(h, k1, 0, 3, 40);
 	while (wait(NULL) > 0)
 		;
-	changes = owner_changes() - changes;
+	changes = mktme_count("owner-changes") - changes;
 	tap_ok(pid > 0 && h->rounds[0] && h->rounds[1] && !h->bad[0] &&
 	       !h->bad[1] && changes >= 2,
 	       "concurrent: CPU 0 through KeyID 1 and CPU 1 through KeyID 2, "
@@ -697,6 +700,42 @@ static void test_concurrent(void)
 	munmap((void *)k1, PAGE);
 	munmap((void *)k2, PAGE);
 	munmap(h, PAGE);
+	lab_free(pa);
+}
+
+/*
+ * CLFLUSH of every line of a page through its KeyID, as the kernel does
+ * to a keyed page it frees, leaves nothing of the page in the cache: the
+ * view goes (one keyed page fewer), so no later write-back of it can
+ * overwrite what reaches DRAM since (a device's DMA into the page, reused
+ * through KeyID 0).  DRAM holds the ciphertext of everything written,
+ * a line written between the flushes included.  Half a page flushed
+ * keeps the view.
+ */
+static void test_flush_page(void)
+{
+	uint64_t pa = lab_alloc();
+	long long before, half, all;
+
+	program(0, 1, KEYID_SET_KEY_DIRECT, ENC_ALG_AES_XTS_256, key_a,
+		tweak_a, 32);
+	lab_write(pa, 1, 0, 0, msg, sizeof(msg));
+	before = mktme_count("keyed-pages");
+	lab_clflush(pa, 1, 0, 0, PAGE / 2);
+	half = mktme_count("keyed-pages");
+	lab_write(pa, 1, 0, PAGE / 2 + 64, msg, sizeof(msg));
+	lab_clflush(pa, 1, 0, PAGE / 2, PAGE / 2);
+	all = mktme_count("keyed-pages");
+	tap_ok(before > 0 && half == before,
+	       "CLFLUSH of half a page through its KeyID keeps its view "
+	       "(keyed pages %lld, then %lld)", before, half);
+	tap_ok(before > 0 && all == before - 1,
+	       "CLFLUSH of every line drops it (keyed pages %lld)", all);
+	tap_ok(read_is_at(pa, 1, 0, msg, sizeof(msg)) &&
+	       read_is_at(pa, 1, PAGE / 2 + 64, msg, sizeof(msg)) &&
+	       !read_is_at(pa, 0, PAGE / 2 + 64, msg, sizeof(msg)),
+	       "and DRAM holds the ciphertext of both writes, the one between "
+	       "the flushes included");
 	lab_free(pa);
 }
 
@@ -949,6 +988,7 @@ int main(void)
 	test_code_rekeyed();
 	test_sockets();
 	test_concurrent();
+	test_flush_page();
 	test_pconfig_in_guest();
 	test_monitor();
 	test_injection();
