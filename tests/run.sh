@@ -105,13 +105,12 @@ suite_kernel_cli() {
 # QEMU's memory-backend-mktme with KVM on the emulated host (the lab kernel
 # on the AMD model with SVM and TME-MK): small Linux guests under nested
 # SVM (tests/lab/guest/qemu_keyed.c, QEMU staged by tests/lab/qemu/).
-# One socket: with two (two host CPUs, two TCG threads), the keyed guest
-# freezes after its migration, reading a seqcount its own store should
-# have made even; plain RAM migrates fine (issue 9, not yet understood;
-# docs/development.md)
+# Two sockets (two host CPUs, two TCG threads): the keyed guests' page
+# owner changes then kick the vCPU that runs a guest, which froze it
+# before qemu-patches 0016 (docs/development.md)
 suite_qemu_keyed() {
 	LAB_INITRD=build/lab/initramfs-qemu.cpio.gz lab qemu-keyed 2400 \
-		"max,tme-mk=on" 1 qemu_keyed "$LAB_KERNEL" 2048M
+		"max,tme-mk=on" 2 qemu_keyed "$LAB_KERNEL" 2048M
 }
 suite_checkpatch() { tests/checkpatch.sh; }
 # The libvirt hook, QEMU wrapper and mktmectl domain against this machine's
